@@ -1,0 +1,111 @@
+# vmm: GNU make, no generator.  `make run` and `make check` install missing
+# Debian packages first (as root), configure and build.
+
+BUILD ?= build
+# Packages needed to build vmm and run its tests (Debian 12 names).
+BUILD_DEPS := gcc make pkg-config libfdt-dev libaio-dev zlib1g-dev \
+              libpixman-1-dev libvncserver-dev check
+TEST_DEPS  := qemu-system-x86 seabios busybox-static cpio python3 \
+              binutils dpkg-dev
+.DEFAULT_GOAL := all
+
+ifneq ($(wildcard config.mak),)
+include config.mak
+endif
+
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+CFLAGS_ALL = -std=gnu11 $(WARN) $(OPT_CFLAGS) $(SAN_FLAGS) -D_GNU_SOURCE \
+             -Iinclude $(LIB_CFLAGS) -MMD -MP
+LDFLAGS_ALL = $(SAN_FLAGS)
+
+UTIL_SRCS := $(sort $(wildcard util/*.c))
+VMM_SRCS := vl.c $(sort $(wildcard cpu/*.c hw/*/*.c monitor/*.c block/*.c net/*.c \
+                                   ui/*.c migration/*.c)) $(UTIL_SRCS)
+VMM_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(VMM_SRCS))
+# Everything but vl.c's main(), for unit tests.
+LIB_OBJS := $(filter-out $(BUILD)/vl.o,$(VMM_OBJS))
+
+UNIT_SRCS := $(sort $(wildcard tests/unit/test-*.c))
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
+QTEST_SRCS := $(sort $(wildcard tests/qtest/*-test.c))
+QTEST_BINS := $(patsubst tests/qtest/%.c,$(BUILD)/tests/qtest/%,$(QTEST_SRCS))
+
+.PHONY: all check check-unit check-qtest check-payloads check-integration \
+        check-linux run install clean distclean bench deps config payloads guest fuzz
+
+all: config $(BUILD)/vmm
+	@ln -sf $(BUILD)/vmm vmm
+
+# (Re)run configure when config.mak is missing or older than configure.
+config.mak: configure
+	./configure
+config: config.mak
+
+$(BUILD)/vmm: $(VMM_OBJS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) -lm
+
+$(BUILD)/%.o: %.c config.mak
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/libvmm.a: $(LIB_OBJS)
+	rm -f $@; ar rcs $@ $^
+
+$(BUILD)/tests/unit/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libvmm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(CHECK_CFLAGS) -o $@ $< $(BUILD)/libvmm.a $(LIBS) $(CHECK_LIBS) $(LDFLAGS_ALL) -lm
+
+$(BUILD)/tests/qtest/libqtest.o: tests/qtest/libqtest.c tests/qtest/libqtest.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/tests/qtest/%: tests/qtest/%.c $(BUILD)/tests/qtest/libqtest.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/tests/qtest/libqtest.o $(LDFLAGS_ALL)
+
+payloads:
+	$(MAKE) -C tests/payloads BUILD=$(abspath $(BUILD))/payloads
+
+guest:
+	tests/guest/build-guest.sh $(BUILD)/guest
+
+deps:
+	@sh tests/install-deps.sh $(BUILD_DEPS) $(TEST_DEPS)
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory $(UNIT_BINS) $(QTEST_BINS) payloads
+	@BUILD=$(BUILD) tests/run.sh
+
+check-unit: all $(UNIT_BINS)
+	@BUILD=$(BUILD) tests/run.sh unit
+check-qtest: all $(QTEST_BINS)
+	@BUILD=$(BUILD) tests/run.sh qtest
+check-payloads: all payloads
+	@BUILD=$(BUILD) tests/run.sh payloads
+check-integration: all payloads
+	@BUILD=$(BUILD) tests/run.sh integration
+check-linux: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) tests/integration/linux-boot.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all payloads
+	@BUILD=$(BUILD) tests/guest/run.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all payloads
+	bench/start.sh
+	bench/pio.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BUILD)/vmm $(DESTDIR)$(PREFIX)/bin/vmm
+
+clean:
+	rm -rf $(BUILD) vmm
+
+distclean: clean
+	rm -f config.mak include/config-host.h
+
+-include $(VMM_OBJS:.o=.d)

@@ -1,0 +1,46 @@
+/*
+ * Character devices: the host side of a serial port (and later a monitor).
+ * Backends: stdio, null, file:PATH, pty, unix:PATH[,server=on,wait=off],
+ * tcp:HOST:PORT[,server=on,wait=off].  All I/O runs on the main loop.
+ */
+#ifndef VMM_CHARDEV_H
+#define VMM_CHARDEV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct Chardev Chardev;
+
+typedef struct ChardevHandlers {
+    /* How many bytes the frontend can take now (0 = stop reading). */
+    size_t (*can_read)(void *opaque);
+    void (*read)(void *opaque, const uint8_t *buf, size_t len);
+    void *opaque;
+} ChardevHandlers;
+
+/*
+ * Parse a -serial style spec and open it.  On error prints one line
+ * ("vmm: -serial tcp:x: ...") and returns NULL.  label names it in
+ * messages and `info chardev` ("serial0").
+ */
+Chardev *chardev_open(const char *spec, const char *label);
+void chardev_close(Chardev *c);
+const char *chardev_label(const Chardev *c);
+const char *chardev_filename(const Chardev *c);   /* e.g. "pty:/dev/pts/3" */
+
+void chardev_set_handlers(Chardev *c, const ChardevHandlers *h);
+/* Call when can_read may have become non-zero again. */
+void chardev_accept_input(Chardev *c);
+/*
+ * Write to the host side.  Never blocks the caller for long: a disconnected
+ * socket drops the data, a slow one buffers a bounded amount.
+ */
+void chardev_write(Chardev *c, const uint8_t *buf, size_t len);
+bool chardev_connected(const Chardev *c);
+
+/* The stdio chardev: put the terminal in raw mode / restore it (idempotent,
+ * async-signal-safe restore so every exit path can call it). */
+void chardev_stdio_restore_terminal(void);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * ISA and chipset devices of the i440fx PC, one per file under hw/<kind>/.
+ * Each create function claims its ports, registers its reset handler and
+ * returns NULL/-1 with a one-line message on failure.
+ */
+#ifndef VMM_DEVICES_H
+#define VMM_DEVICES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chardev.h"
+
+/* hw/char/serial.c: 16550A UART.  chr may be NULL (no backend). */
+typedef struct SerialState SerialState;
+SerialState *serial_create(uint16_t iobase, unsigned irq, Chardev *chr);
+#define COM1_BASE 0x3f8
+#define COM1_IRQ 4
+#define COM2_BASE 0x2f8
+#define COM2_IRQ 3
+#define COM3_BASE 0x3e8
+#define COM4_BASE 0x2e8
+
+/* hw/timer/mc146818rtc.c: RTC + CMOS NVRAM at 0x70/0x71, IRQ 8. */
+typedef struct RtcState RtcState;
+RtcState *rtc_create(void);
+void rtc_cmos_set(RtcState *s, uint8_t index, uint8_t val);
+uint8_t rtc_cmos_get(RtcState *s, uint8_t index);
+/* CMOS memory-size and CPU-count bytes as SeaBIOS/Linux read them. */
+void rtc_set_memory_info(RtcState *s, uint64_t below_4g, uint64_t above_4g, unsigned ncpus);
+#define RTC_ISA_IRQ 8
+
+/* hw/input/i8042.c: keyboard controller at 0x60/0x64, IRQ 1/12; the reset
+ * line (command 0xfe) and A20 gate. */
+typedef struct I8042State I8042State;
+I8042State *i8042_create(void);
+
+/* hw/misc/debugexit.c: -device isa-debug-exit,iobase=,iosize= : a write of
+ * v exits vmm with status (v << 1) | 1. */
+int isa_debug_exit_create(uint16_t iobase, uint16_t iosize);
+
+/* hw/misc/ioport80.c: POST code port 0x80 and the delay port 0xed (sink). */
+int ioport80_create(void);
+
+/* hw/pci/i440fx.c: host bridge 00:00.0 (8086:1237) + PIIX3 ISA bridge
+ * 00:01.0 (8086:7000) with PIRQ routing and the reset control register at
+ * 0xcf9. */
+int i440fx_create(uint64_t ram_below_4g);
+/* hw/acpi/piix4_pm.c: PIIX4 PM function 00:01.3 (8086:7113); PM1a event /
+ * control and PM timer at pm_base once enabled.  preconfigure=true enables
+ * the PM I/O space at pm_base as firmware would (direct kernel boot). */
+int piix4_pm_create(uint16_t pm_base, bool preconfigure);
+#define PIIX4_PM_BASE 0x600
+#define ACPI_SCI_IRQ 9
+/* PM1 control SLP_TYP value for S5 in our DSDT. */
+#define PIIX4_SLP_TYP_S5 0
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * hw core: the PIO and MMIO address spaces (sorted region tables searched by
+ * binary search), interrupt lines, guest RAM access for devices, the reset
+ * registry, and machine run-state requests (shutdown, reset, powerdown).
+ * Devices include this; it knows nothing of KVM (the accelerator plugs in
+ * through IrqBackend and the request hooks).
+ */
+#ifndef VMM_HW_H
+#define VMM_HW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- address spaces (hw/core/memory.c) ---- */
+typedef struct MemOps {
+    /* off is relative to the region base; size is 1, 2, 4 or 8 */
+    uint64_t (*read)(void *opaque, uint64_t off, unsigned size);
+    void (*write)(void *opaque, uint64_t off, unsigned size, uint64_t val);
+} MemOps;
+
+typedef struct Region {
+    uint64_t base, len;
+    const MemOps *ops;
+    void *opaque;
+    const char *name;
+} Region;
+
+typedef struct AddressSpace {
+    const char *name;
+    Region *regions;        /* sorted by base, non-overlapping */
+    size_t n, cap;
+} AddressSpace;
+
+extern AddressSpace pio_space;   /* 64 KiB of I/O ports */
+extern AddressSpace mmio_space;  /* physical addresses not backed by RAM */
+
+/* Returns 0, or -1 (with an error_report) if it overlaps an existing region. */
+int as_add(AddressSpace *as, uint64_t base, uint64_t len, const MemOps *ops,
+           void *opaque, const char *name);
+/* Remove the region registered at base with this opaque; 0 or -1. */
+int as_del(AddressSpace *as, uint64_t base, void *opaque);
+const Region *as_find(const AddressSpace *as, uint64_t addr);
+/*
+ * Dispatch an access.  An access with no region reads as all ones and writes
+ * are dropped (logged under -d ioport/unimp); returns false in that case.
+ * Accesses straddling a region end are clipped to the region.
+ */
+bool as_read(AddressSpace *as, uint64_t addr, unsigned size, uint64_t *val);
+bool as_write(AddressSpace *as, uint64_t addr, unsigned size, uint64_t val);
+void as_reset(AddressSpace *as);   /* drop all regions (tests, teardown) */
+
+static inline int pio_region_add(uint16_t base, uint16_t len, const MemOps *ops,
+                                 void *opaque, const char *name)
+{
+    return as_add(&pio_space, base, len, ops, opaque, name);
+}
+static inline int mmio_region_add(uint64_t base, uint64_t len, const MemOps *ops,
+                                  void *opaque, const char *name)
+{
+    return as_add(&mmio_space, base, len, ops, opaque, name);
+}
+
+/* ---- guest RAM (hw/core/memory.c) ---- */
+typedef struct RamBlock {
+    uint64_t gpa;     /* guest physical start */
+    uint64_t size;
+    uint8_t *host;    /* host mapping */
+} RamBlock;
+/* Registered by the machine: RAM below the PCI hole, RAM above 4 GiB, ROMs. */
+void guest_ram_add(uint64_t gpa, uint64_t size, uint8_t *host);
+void guest_ram_clear(void);
+unsigned guest_ram_count(void);
+const RamBlock *guest_ram_block(unsigned i);
+/*
+ * Host pointer for [gpa, gpa+len) if it lies entirely inside one RAM block,
+ * else NULL.  Every guest-supplied address goes through this.
+ */
+void *guest_mem_map(uint64_t gpa, uint64_t len);
+/* Copy helpers; return 0, or -1 if any byte is outside RAM. */
+int guest_mem_read(uint64_t gpa, void *buf, uint64_t len);
+int guest_mem_write(uint64_t gpa, const void *buf, uint64_t len);
+/* Physical access as a vCPU would do it: RAM, else MMIO dispatch. */
+void phys_read(uint64_t gpa, void *buf, uint64_t len);
+void phys_write(uint64_t gpa, const void *buf, uint64_t len);
+
+/* ---- interrupts (hw/core/irq.c) ---- */
+/*
+ * Every device raises interrupts through irq_set_level(gsi, level).  GSIs
+ * 0-15 are the ISA IRQs (PIC + IOAPIC), 16-23 the IOAPIC's PCI pins.  The
+ * backend is the KVM irqchip under KVM and the qtest recorder under qtest.
+ */
+typedef struct IrqBackend {
+    void (*set_level)(void *opaque, unsigned gsi, int level);
+    void *opaque;
+} IrqBackend;
+#define IRQ_NUM_GSI 24
+void irq_set_backend(const IrqBackend *b);
+void irq_set_level(unsigned gsi, int level);
+static inline void irq_raise(unsigned gsi) { irq_set_level(gsi, 1); }
+static inline void irq_lower(unsigned gsi) { irq_set_level(gsi, 0); }
+/* Edge-triggered ISA devices: raise then lower. */
+void irq_pulse(unsigned gsi);
+int irq_get_level(unsigned gsi);   /* last level set (for info irq / tests) */
+
+/* ---- reset registry (hw/core/reset.c) ---- */
+typedef void ResetFn(void *opaque);
+/* Called in registration order on machine power-on and every system reset. */
+void reset_register(ResetFn *fn, void *opaque);
+void reset_unregister(ResetFn *fn, void *opaque);
+void reset_all(void);
+
+/* ---- run-state requests (hw/core/runstate.c) ---- */
+/*
+ * Devices (in a vCPU thread or the main loop, lock held) ask for a state
+ * change; the main loop carries it out (pause vCPUs, reset devices, exit).
+ */
+typedef enum {
+    SHUTDOWN_CAUSE_NONE,
+    SHUTDOWN_CAUSE_HOST_QMP_QUIT,
+    SHUTDOWN_CAUSE_HOST_SIGNAL,
+    SHUTDOWN_CAUSE_HOST_UI,          /* Ctrl-A x */
+    SHUTDOWN_CAUSE_GUEST_SHUTDOWN,   /* ACPI S5 */
+    SHUTDOWN_CAUSE_GUEST_RESET,      /* 0xcf9, i8042, ACPI reset reg */
+    SHUTDOWN_CAUSE_GUEST_PANIC,      /* triple fault */
+    SHUTDOWN_CAUSE_SUBSYSTEM_RESET,
+} ShutdownCause;
+const char *shutdown_cause_name(ShutdownCause c);
+
+void request_shutdown(ShutdownCause cause);   /* power off; exit status 0 */
+void request_reset(ShutdownCause cause);      /* honours -no-reboot */
+/* Exit vmm right away with status (isa-debug-exit). */
+void request_exit(int status);
+
+/*
+ * Hooks the machine/vl.c installs: what a request does.  Kept as function
+ * pointers so that hw/ does not depend on cpu/ or vl.c.
+ */
+typedef struct RunstateHooks {
+    void (*shutdown)(ShutdownCause cause);
+    void (*reset)(ShutdownCause cause);
+    void (*exit)(int status);
+} RunstateHooks;
+void runstate_set_hooks(const RunstateHooks *h);
+
+#endif

@@ -1,0 +1,113 @@
+/*
+ * The i440fx PC machine (hw/i386/): configuration from vl.c, memory map,
+ * e820, the kernel loaders (Linux bzImage, PVH ELF, multiboot v1) and the
+ * ACPI tables.
+ */
+#ifndef VMM_PC_H
+#define VMM_PC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cpu.h"
+
+#define PC_MAX_SERIAL 4
+#define PC_MAX_DEBUG_EXIT 4
+
+/* Memory map (i440fx as QEMU lays it out). */
+#define PC_PCI_HOLE_START 0xe0000000ULL  /* RAM below 4G ends here at most */
+#define PC_HIGH_RAM_START 0x100000000ULL
+#define PC_BIOS_AREA_START 0xe0000ULL    /* legacy BIOS shadow 0xe0000-0xfffff */
+#define PC_EBDA_START 0x9fc00ULL         /* low RAM ends at 639 KiB */
+#define PC_IOAPIC_BASE 0xfec00000ULL
+#define PC_LAPIC_BASE 0xfee00000ULL
+
+typedef struct DebugExitConfig { uint16_t iobase, iosize; } DebugExitConfig;
+
+typedef struct MachineConfig {
+    uint64_t ram_size;
+    CpuTopology topo;
+    CpuModel cpu_model;
+    const char *kernel, *initrd, *append;
+    const char *serial[PC_MAX_SERIAL];
+    unsigned nserial;
+    DebugExitConfig debug_exit[PC_MAX_DEBUG_EXIT];
+    unsigned ndebug_exit;
+    const char *name;
+    bool no_reboot, no_shutdown;
+    bool qtest;                 /* -accel qtest */
+    const char *qtest_spec;     /* -qtest unix:PATH | stdio */
+    const char *qtest_log;      /* -qtest-log FILE|none */
+    const char *kvm_device;     /* path of /dev/kvm */
+} MachineConfig;
+
+/* ---- e820 (hw/i386/e820.c) ---- */
+#define E820_RAM 1
+#define E820_RESERVED 2
+#define E820_ACPI 3
+#define E820_MAX 32
+typedef struct E820Entry { uint64_t addr, size; uint32_t type; } __attribute__((packed)) E820Entry;
+typedef struct E820Table { unsigned n; E820Entry e[E820_MAX]; } E820Table;
+/* RAM split: below_4g = min(ram, PCI hole start), the rest above 4 GiB. */
+void pc_ram_split(uint64_t ram_size, uint64_t *below_4g, uint64_t *above_4g);
+/* The PC map: 0-639K RAM, EBDA/VGA/BIOS reserved, RAM to below_4g, high RAM. */
+void e820_build(E820Table *t, uint64_t below_4g, uint64_t above_4g);
+int e820_add(E820Table *t, uint64_t addr, uint64_t size, uint32_t type);
+
+/* ---- kernel loaders (hw/i386/loader.c, linux.c, multiboot.c, pvh.c) ---- */
+typedef enum { KERNEL_UNKNOWN, KERNEL_BZIMAGE, KERNEL_MULTIBOOT, KERNEL_PVH } KernelKind;
+/*
+ * Classify an image: a bzImage (setup header "HdrS", protocol >= 2.06 and
+ * loadflags LOADED_HIGH), an ELF with a Xen PVH entry note, or an image with
+ * a multiboot v1 header in its first 8 KiB.  why gets the reason for
+ * KERNEL_UNKNOWN.
+ */
+KernelKind kernel_probe(const uint8_t *img, size_t len, const char **why);
+
+typedef struct BootInfo {
+    const uint8_t *kernel; size_t kernel_len;
+    const char *initrd_paths;   /* -initrd as given (multiboot: "a,b" modules) */
+    const char *cmdline;        /* -append or "" */
+    const E820Table *e820;
+    uint64_t ram_below_4g, ram_above_4g;
+    uint64_t acpi_rsdp;         /* gpa of the RSDP, 0 if none */
+} BootInfo;
+/* Each loads into guest RAM (via guest_mem_*) and fills the BSP state; -1
+ * with a one-line message on a malformed image or when it does not fit. */
+int linux_load(const BootInfo *bi, BootCpuState *cpu);
+int multiboot_load(const BootInfo *bi, BootCpuState *cpu);
+int pvh_load(const BootInfo *bi, BootCpuState *cpu);
+
+/* Fixed guest addresses the loaders use (all in low RAM). */
+#define BOOT_GDT_ADDR 0x500
+#define BOOT_PML4_ADDR 0x9000           /* + PDPT at 0xa000, PDs 0xb000-0xefff */
+#define BOOT_ZEROPAGE_ADDR 0x7000
+#define BOOT_CMDLINE_ADDR 0x20000
+#define BOOT_CMDLINE_MAX 0x10000
+#define BOOT_STACK_TOP 0x8ff0
+/* Identity-map the first 4 GiB with 2 MiB pages at BOOT_PML4_ADDR; returns CR3. */
+uint64_t boot_identity_map_write(void);
+
+/* ---- ACPI (hw/acpi/acpi-build.c) ---- */
+typedef struct AcpiConfig {
+    unsigned ncpus;
+    uint16_t pm_base;           /* PIIX4 PM I/O base */
+    unsigned sci_irq;
+} AcpiConfig;
+/*
+ * Build RSDP, RSDT, XSDT, FADT (+FACS), DSDT (with \_S5 and the PCI root),
+ * MADT into buf (table area starting at guest address base).  Returns the
+ * number of bytes used and the RSDP's offset in *rsdp_off, or -1 if buf is
+ * too small.
+ */
+long acpi_build(const AcpiConfig *cfg, uint8_t *buf, size_t buflen, uint64_t base,
+                size_t *rsdp_off);
+uint8_t acpi_checksum(const uint8_t *data, size_t len);
+
+/* ---- the machine (hw/i386/pc.c) ---- */
+int pc_machine_init(const MachineConfig *cfg);   /* build everything; -1 on error */
+void pc_machine_reset(void);                      /* devices + reload kernel + vCPUs */
+const MachineConfig *pc_machine_config(void);
+
+#endif
