@@ -43,4 +43,29 @@ bool chardev_connected(const Chardev *c);
  * async-signal-safe restore so every exit path can call it). */
 void chardev_stdio_restore_terminal(void);
 
+/* ---- stdio multiplexer (Ctrl-A escapes, as QEMU's -nographic) ---- */
+/*
+ * Give the monitor a share of the stdio chardev: Ctrl-A c switches input
+ * between the frontend set with chardev_set_handlers and this one.  Both
+ * write with chardev_write.  NULL unregisters.  Only for the stdio chardev.
+ */
+void chardev_mux_set_monitor(Chardev *stdio, const ChardevHandlers *monitor);
+/* True when the spec had QEMU's "mon:" prefix (e.g. "mon:stdio"): the
+ * caller should attach a monitor with chardev_mux_set_monitor. */
+bool chardev_wants_monitor(const Chardev *c);
+
+typedef enum {
+    CHARDEV_MUX_CONSUMED,   /* byte swallowed (escape prefix, unknown command) */
+    CHARDEV_MUX_PASS,       /* deliver the byte to the focused frontend */
+    CHARDEV_MUX_QUIT,       /* C-a x */
+    CHARDEV_MUX_HELP,       /* C-a h, C-a ? */
+    CHARDEV_MUX_FOCUS,      /* C-a c */
+} ChardevMuxAction;
+#define CHARDEV_MUX_ESCAPE 0x01   /* Ctrl-A */
+/*
+ * The escape state machine, pure: feed one input byte, *escape_pending
+ * carries the state between calls (start false).  C-a C-a passes one C-a.
+ */
+ChardevMuxAction chardev_mux_escape(bool *escape_pending, uint8_t byte);
+
 #endif

@@ -34,6 +34,14 @@ void rtc_set_memory_info(RtcState *s, uint64_t below_4g, uint64_t above_4g, unsi
  * line (command 0xfe) and A20 gate. */
 typedef struct I8042State I8042State;
 I8042State *i8042_create(void);
+/*
+ * Input from the keyboard side (for the UI): queue one byte as the keyboard
+ * sends it; dropped while the guest has scanning disabled (0xf5).  The
+ * byte reaches the guest unchanged, so the caller sends set-1 codes when
+ * i8042_kbd_translating() (command byte bit 6) and set-2 codes otherwise.
+ */
+void i8042_kbd_put(I8042State *s, uint8_t scancode);
+bool i8042_kbd_translating(const I8042State *s);
 
 /* hw/misc/debugexit.c: -device isa-debug-exit,iobase=,iosize= : a write of
  * v exits vmm with status (v << 1) | 1. */
@@ -50,6 +58,8 @@ int i440fx_create(uint64_t ram_below_4g);
  * control and PM timer at pm_base once enabled.  preconfigure=true enables
  * the PM I/O space at pm_base as firmware would (direct kernel boot). */
 int piix4_pm_create(uint16_t pm_base, bool preconfigure);
+/* ACPI power button press (system_powerdown): sets PWRBTN_STS, SCI if enabled. */
+void piix4_pm_power_button(void);
 #define PIIX4_PM_BASE 0x600
 #define ACPI_SCI_IRQ 9
 /* PM1 control SLP_TYP value for S5 in our DSDT. */

@@ -41,6 +41,8 @@ int as_add(AddressSpace *as, uint64_t base, uint64_t len, const MemOps *ops,
 /* Remove the region registered at base with this opaque; 0 or -1. */
 int as_del(AddressSpace *as, uint64_t base, void *opaque);
 const Region *as_find(const AddressSpace *as, uint64_t addr);
+/* Some region intersecting [base, base+len), or NULL if the range is free. */
+const Region *as_find_overlap(const AddressSpace *as, uint64_t base, uint64_t len);
 /*
  * Dispatch an access.  An access with no region reads as all ones and writes
  * are dropped (logged under -d ioport/unimp); returns false in that case.

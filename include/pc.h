@@ -72,6 +72,8 @@ typedef struct BootInfo {
     const E820Table *e820;
     uint64_t ram_below_4g, ram_above_4g;
     uint64_t acpi_rsdp;         /* gpa of the RSDP, 0 if none */
+    const char *kernel_path;    /* -kernel as given: multiboot's cmdline starts
+                                   with it, like QEMU; NULL -> cmdline alone */
 } BootInfo;
 /* Each loads into guest RAM (via guest_mem_*) and fills the BSP state; -1
  * with a one-line message on a malformed image or when it does not fit. */
@@ -86,8 +88,40 @@ int pvh_load(const BootInfo *bi, BootCpuState *cpu);
 #define BOOT_CMDLINE_ADDR 0x20000
 #define BOOT_CMDLINE_MAX 0x10000
 #define BOOT_STACK_TOP 0x8ff0
-/* Identity-map the first 4 GiB with 2 MiB pages at BOOT_PML4_ADDR; returns CR3. */
+/* Identity-map the first 4 GiB with 2 MiB pages at BOOT_PML4_ADDR; returns CR3
+ * (0 if that low RAM is missing). */
 uint64_t boot_identity_map_write(void);
+
+/*
+ * Loader internals shared by linux.c, multiboot.c and pvh.c (loader.c).
+ * The multiboot / PVH info structures are placed in [BOOT_INFO_START,
+ * BOOT_INFO_END); kernel segments may not overlap [0, BOOT_INFO_END).
+ */
+#define BOOT_INFO_START 0x10000
+#define BOOT_INFO_END 0x30000
+typedef struct BootArea { uint64_t next, end; } BootArea;
+/* Copy len bytes into the area at the next align-aligned address; returns
+ * its gpa, or 0 when the area is full or not RAM. */
+uint64_t boot_area_put(BootArea *a, const void *data, size_t len, size_t align);
+/* Write the boot GDT at BOOT_GDT_ADDR and set cpu's gdt_base/limit and rsp;
+ * -1 with a message if low RAM is missing. */
+int boot_cpu_common(BootCpuState *cpu);
+/* ELF images: 0 if img has a sane ELF header whose program headers lie in
+ * the file (is64 set for ELFCLASS64), -1 with *why otherwise. */
+int elf_check(const uint8_t *img, size_t len, bool *is64, const char **why);
+/* Entry point from a Xen PHYS32_ENTRY note in a PT_NOTE segment. */
+bool elf_find_pvh_entry(const uint8_t *img, size_t len, uint64_t *entry);
+/* Copy PT_LOAD segments to p_paddr (zeroing p_memsz beyond p_filesz);
+ * *end gets the highest segment end.  -1 with a message on error. */
+int elf_load_segments(const uint8_t *img, size_t len, const char *what, uint64_t *end);
+/* Translate an ELF virtual entry address through the PT_LOAD segments. */
+uint64_t elf_entry_paddr(const uint8_t *img, size_t len);
+/* Read path and place it at the highest 4 KiB-aligned gpa with
+ * floor <= gpa and gpa + size <= ceiling; -1 with a message on error. */
+int initrd_load_top(const char *path, uint64_t floor, uint64_t ceiling,
+                    uint64_t *gpa, uint64_t *size);
+/* File offset of a valid multiboot v1 header in the first 8 KiB, or -1. */
+long multiboot_find_header(const uint8_t *img, size_t len);
 
 /* ---- ACPI (hw/acpi/acpi-build.c) ---- */
 typedef struct AcpiConfig {

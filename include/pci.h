@@ -67,6 +67,7 @@ struct PCIDevice {
     void (*reset)(PCIDevice *d);
     void *opaque;
     bool intx_level;
+    uint8_t cap_next;       /* where pci_add_capability puts the next one */
 };
 
 /* Fill ids/class and the default masks; devfn < 0 picks the next free slot. */
@@ -100,5 +101,7 @@ void pci_config_write(uint8_t bus, uint8_t devfn, uint32_t addr, uint32_t val, u
  */
 typedef int (*PCIRouteIrq)(void *opaque, uint8_t devfn, uint8_t pin);
 void pci_set_irq_router(PCIRouteIrq fn, void *opaque);
+/* The chipset calls this after the guest rewrites its routing registers. */
+void pci_irq_routing_changed(void);
 
 #endif

@@ -92,6 +92,13 @@ void main_loop_quit(int status);
 bool main_loop_quitting(void);
 /* Thread-safe: wakes the main loop (e.g. after a vCPU posted a request). */
 void main_loop_wakeup(void);
+/*
+ * Deliver signo through a signalfd on the main loop: cb runs on the main
+ * thread with the lock held.  Blocks signo in the calling thread, so call
+ * it from main() before any other thread starts (threads inherit the
+ * mask).  May be called before main_loop_init().  Returns -1 with errno.
+ */
+int main_loop_add_signal(int signo, void (*cb)(int signo, void *opaque), void *opaque);
 
 typedef struct BH BH;
 BH *bh_new(void (*cb)(void *opaque), void *opaque);
@@ -114,6 +121,8 @@ bool vclock_running(void);
 void vclock_set_manual(bool manual);   /* qtest: clock moves only by vclock_warp */
 /* Advance the manual virtual clock to ns, firing timers on the way in order. */
 void vclock_warp(int64_t target_ns);
+/* ns until the next virtual-clock timer (-1 if none): qtest's bare clock_step. */
+int64_t vclock_next_deadline_ns(void);
 
 typedef struct Timer Timer;
 Timer *timer_new(ClockType c, void (*cb)(void *opaque), void *opaque);

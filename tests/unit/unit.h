@@ -17,7 +17,7 @@ static inline int unit_run(Suite *s)
     int n = srunner_ntests_run(sr);
     TestResult **res = srunner_results(sr);
     for (int i = 0; i < n; i++) {
-        const TestResult *r = res[i];
+        TestResult *r = res[i];
         if (tr_rtype(r) == CK_PASS)
             printf("ok - %s\n", tr_tcname(r));
         else

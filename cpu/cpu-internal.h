@@ -1,0 +1,39 @@
+/* State shared between cpu/kvm.c, cpu/vcpu.c and cpu/x86.c. */
+#ifndef VMM_CPU_INTERNAL_H
+#define VMM_CPU_INTERNAL_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "cpu.h"
+
+struct kvm_state {
+    int kvm_fd, vm_fd;
+    int vcpu_mmap_size;
+    unsigned next_slot;
+    bool enabled;
+    KvmConfig cfg;
+    BootCpuState boot;
+};
+extern struct kvm_state kvm_state;
+
+typedef struct VCpu {
+    unsigned index;
+    uint32_t apic_id;
+    int fd;
+    struct kvm_run *run;
+    pthread_t thread;
+    bool thread_started;
+    bool parked;
+    struct kvm_lapic_state initial_lapic;
+} VCpu;
+
+/* cpu/x86.c */
+int x86_cpuid_init(const CpuModel *model);
+int x86_vcpu_init(VCpu *cpu, const CpuTopology *topo);
+int x86_vcpu_reset(VCpu *cpu, const BootCpuState *boot);
+uint32_t x86_apic_id(const CpuTopology *topo, unsigned index);
+void x86_dump_state(VCpu *cpu, int fd);
+
+#endif

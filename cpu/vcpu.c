@@ -1,0 +1,385 @@
+/*
+ * vCPU threads: one per vCPU around KVM_RUN.  PIO and MMIO exits are
+ * dispatched to the hw address spaces under the big lock.  Pausing sets a
+ * flag and kicks every vCPU out of KVM_RUN (immediate_exit plus a signal),
+ * then waits until all are parked.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "cpu-internal.h"
+#include "hw.h"
+#include "util.h"
+
+#define SIG_VCPU_KICK SIGUSR1
+
+static VCpu *vcpus;
+static unsigned nvcpus;
+
+/* Guarded by run_lock: what the vCPU threads should do. */
+static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t run_cond = PTHREAD_COND_INITIALIZER;     /* vCPUs wait here */
+static pthread_cond_t parked_cond = PTHREAD_COND_INITIALIZER;  /* pausers wait here */
+static bool run_allowed;        /* false: park */
+static bool threads_exit;
+static unsigned nparked;
+static atomic_bool crashed;
+static BH *crash_bh;
+
+unsigned vcpus_count(void)
+{
+    return nvcpus;
+}
+
+bool vcpus_crashed(void)
+{
+    return atomic_load(&crashed);
+}
+
+static void kick_handler(int sig)
+{
+    (void)sig;   /* only interrupts KVM_RUN */
+}
+
+/* With run_lock held: make every vCPU leave KVM_RUN soon. */
+static void kick_all_locked(void)
+{
+    for (unsigned i = 0; i < nvcpus; i++) {
+        if (!vcpus[i].thread_started)
+            continue;
+        vcpus[i].run->immediate_exit = 1;
+        pthread_kill(vcpus[i].thread, SIG_VCPU_KICK);
+    }
+}
+
+static void pio_exit(VCpu *cpu)
+{
+    struct kvm_run *run = cpu->run;
+    uint8_t *data = (uint8_t *)run + run->io.data_offset;
+    unsigned size = run->io.size;
+    bql_lock();
+    for (uint32_t i = 0; i < run->io.count; i++, data += size) {
+        uint64_t v = 0;
+        if (run->io.direction == KVM_EXIT_IO_OUT) {
+            memcpy(&v, data, size);
+            as_write(&pio_space, run->io.port, size, v);
+        } else {
+            as_read(&pio_space, run->io.port, size, &v);
+            memcpy(data, &v, size);
+        }
+    }
+    bql_unlock();
+}
+
+static void mmio_exit(VCpu *cpu)
+{
+    struct kvm_run *run = cpu->run;
+    unsigned len = run->mmio.len;
+    uint64_t addr = run->mmio.phys_addr;
+    bql_lock();
+    if (len == 1 || len == 2 || len == 4 || len == 8) {
+        uint64_t v = 0;
+        if (run->mmio.is_write) {
+            memcpy(&v, run->mmio.data, len);
+            as_write(&mmio_space, addr, len, v);
+        } else {
+            as_read(&mmio_space, addr, len, &v);
+            memcpy(run->mmio.data, &v, len);
+        }
+    } else {
+        /* Odd sizes from string instructions: byte by byte. */
+        for (unsigned i = 0; i < len && i < sizeof(run->mmio.data); i++) {
+            uint64_t v = run->mmio.data[i];
+            if (run->mmio.is_write)
+                as_write(&mmio_space, addr + i, 1, v);
+            else if (as_read(&mmio_space, addr + i, 1, &v) || true)
+                run->mmio.data[i] = v;
+        }
+    }
+    bql_unlock();
+}
+
+static void crash_bh_cb(void *opaque)
+{
+    (void)opaque;
+    vcpus_pause();
+    /* Without a monitor nobody can inspect the stopped machine: exit 1, as
+     * QEMU does when it cannot continue. */
+    main_loop_quit(1);
+}
+
+/* The guest cannot continue: report like QEMU, then stop all vCPUs. */
+static void vcpu_crash(VCpu *cpu, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void vcpu_crash(VCpu *cpu, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    bql_lock();
+    fprintf(stderr, "%s", msg);
+    fflush(stderr);
+    x86_dump_state(cpu, STDERR_FILENO);
+    atomic_store(&crashed, true);
+    bh_schedule(crash_bh);
+    bql_unlock();
+}
+
+static void internal_error_exit(VCpu *cpu)
+{
+    struct kvm_run *run = cpu->run;
+    char extra[160] = "";
+    size_t off = 0;
+    for (uint32_t i = 0; i < run->internal.ndata && i < 16 && off < sizeof(extra) - 40; i++)
+        off += snprintf(extra + off, sizeof(extra) - off, "extra data[%u]: 0x%016llx\n", i,
+                        (unsigned long long)run->internal.data[i]);
+    vcpu_crash(cpu, "KVM internal error. Suberror: %u\n%s%s", run->internal.suberror, extra,
+               run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? "emulation failure\n" : "");
+}
+
+/* Returns false when the vCPU must stop running. */
+static bool handle_exit(VCpu *cpu)
+{
+    struct kvm_run *run = cpu->run;
+    switch (run->exit_reason) {
+    case KVM_EXIT_IO:
+        pio_exit(cpu);
+        return true;
+    case KVM_EXIT_MMIO:
+        mmio_exit(cpu);
+        return true;
+    case KVM_EXIT_INTR:
+    case KVM_EXIT_IRQ_WINDOW_OPEN:
+    case KVM_EXIT_HLT:
+        return true;
+    case KVM_EXIT_SHUTDOWN:
+        /* A triple fault: the PC resets, as QEMU does (SDM 6.15, #DF). */
+        log_msg(LOG_GUEST_ERROR, "vCPU %u: triple fault\n", cpu->index);
+        bql_lock();
+        request_reset(SHUTDOWN_CAUSE_GUEST_RESET);
+        bql_unlock();
+        return false;
+    case KVM_EXIT_SYSTEM_EVENT:
+        bql_lock();
+        if (run->system_event.type == KVM_SYSTEM_EVENT_RESET)
+            request_reset(SHUTDOWN_CAUSE_GUEST_RESET);
+        else
+            request_shutdown(SHUTDOWN_CAUSE_GUEST_SHUTDOWN);
+        bql_unlock();
+        return false;
+    case KVM_EXIT_INTERNAL_ERROR:
+        internal_error_exit(cpu);
+        return false;
+    case KVM_EXIT_FAIL_ENTRY:
+        vcpu_crash(cpu, "KVM: entry failed, hardware error 0x%llx\n",
+                   (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+        return false;
+    default:
+        vcpu_crash(cpu, "KVM: unhandled exit reason %u\n", run->exit_reason);
+        return false;
+    }
+}
+
+/* Park until running is allowed again; false when the thread must end. */
+static bool vcpu_wait_runnable(VCpu *cpu)
+{
+    pthread_mutex_lock(&run_lock);
+    while (!run_allowed && !threads_exit) {
+        if (!cpu->parked) {
+            cpu->parked = true;
+            nparked++;
+            pthread_cond_broadcast(&parked_cond);
+        }
+        pthread_cond_wait(&run_cond, &run_lock);
+    }
+    if (cpu->parked) {
+        cpu->parked = false;
+        nparked--;
+    }
+    bool go = !threads_exit;
+    /* Cleared under run_lock: a kick after this point sets it again and
+     * KVM_RUN returns at once, so no kick is lost. */
+    cpu->run->immediate_exit = 0;
+    pthread_mutex_unlock(&run_lock);
+    return go;
+}
+
+/*
+ * After this vCPU's own exit asked for a reset, shutdown or reported a crash:
+ * it must not run on, so wait until the main loop pauses (or ends) the VM.
+ */
+static void vcpu_wait_for_stop(VCpu *cpu)
+{
+    pthread_mutex_lock(&run_lock);
+    while (run_allowed && !threads_exit && !cpu->run->immediate_exit)
+        pthread_cond_wait(&run_cond, &run_lock);
+    pthread_mutex_unlock(&run_lock);
+}
+
+static void *vcpu_thread(void *arg)
+{
+    VCpu *cpu = arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIG_VCPU_KICK);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+    while (vcpu_wait_runnable(cpu)) {
+        int ret = ioctl(cpu->fd, KVM_RUN, 0);
+        if (ret < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            vcpu_crash(cpu, "KVM: KVM_RUN failed: %s\n", strerror(errno));
+            vcpu_wait_for_stop(cpu);
+            continue;
+        }
+        if (!handle_exit(cpu))
+            vcpu_wait_for_stop(cpu);
+    }
+    return NULL;
+}
+
+static int vcpu_create(VCpu *cpu, unsigned index)
+{
+    const CpuTopology *topo = &kvm_state.cfg.topo;
+    cpu->index = index;
+    cpu->apic_id = x86_apic_id(topo, index);
+    cpu->fd = ioctl(kvm_state.vm_fd, KVM_CREATE_VCPU, (unsigned long)cpu->apic_id);
+    if (cpu->fd < 0) {
+        error_report("KVM: cannot create vCPU %u: %s", index, strerror(errno));
+        return -1;
+    }
+    cpu->run = mmap(NULL, kvm_state.vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, cpu->fd, 0);
+    if (cpu->run == MAP_FAILED) {
+        error_report("KVM: cannot map vCPU %u's run area: %s", index, strerror(errno));
+        return -1;
+    }
+    return x86_vcpu_init(cpu, topo);
+}
+
+int kvm_create_vcpus(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = kick_handler;   /* no SA_RESTART: KVM_RUN must return EINTR */
+    sigaction(SIG_VCPU_KICK, &sa, NULL);
+    crash_bh = bh_new(crash_bh_cb, NULL);
+
+    nvcpus = kvm_state.cfg.topo.cpus;
+    vcpus = xzalloc(nvcpus * sizeof(*vcpus));
+    for (unsigned i = 0; i < nvcpus; i++) {
+        vcpus[i].fd = -1;
+        if (vcpu_create(&vcpus[i], i) < 0)
+            return -1;
+    }
+    /* Threads start parked; the kick signal is blocked everywhere but in
+     * the vCPU threads, which unblock it themselves. */
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIG_VCPU_KICK);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    for (unsigned i = 0; i < nvcpus; i++) {
+        if (pthread_create(&vcpus[i].thread, NULL, vcpu_thread, &vcpus[i]) != 0) {
+            error_report("cannot create the thread of vCPU %u", i);
+            return -1;
+        }
+        vcpus[i].thread_started = true;
+    }
+    return 0;
+}
+
+void vcpus_reset(void)
+{
+    for (unsigned i = 0; i < nvcpus; i++)
+        x86_vcpu_reset(&vcpus[i], &kvm_state.boot);
+}
+
+void vcpus_start(void)
+{
+    vcpus_resume();
+}
+
+bool vcpus_paused(void)
+{
+    pthread_mutex_lock(&run_lock);
+    bool p = !run_allowed;
+    pthread_mutex_unlock(&run_lock);
+    return p;
+}
+
+static unsigned threads_running(void)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < nvcpus; i++)
+        n += vcpus[i].thread_started;
+    return n;
+}
+
+void vcpus_pause(void)
+{
+    pthread_mutex_lock(&run_lock);
+    run_allowed = false;
+    kick_all_locked();
+    pthread_cond_broadcast(&run_cond);
+    bool locked = bql_locked();
+    /* A vCPU may be waiting for the big lock to finish an exit: let it. */
+    if (locked)
+        bql_unlock();
+    while (nparked < threads_running())
+        pthread_cond_wait(&parked_cond, &run_lock);
+    pthread_mutex_unlock(&run_lock);
+    if (locked)
+        bql_lock();
+    vclock_stop();
+}
+
+void vcpus_resume(void)
+{
+    if (!vclock_running())
+        vclock_start();
+    pthread_mutex_lock(&run_lock);
+    run_allowed = !atomic_load(&crashed);
+    pthread_cond_broadcast(&run_cond);
+    pthread_mutex_unlock(&run_lock);
+}
+
+void vcpus_destroy(void)
+{
+    pthread_mutex_lock(&run_lock);
+    threads_exit = true;
+    kick_all_locked();
+    pthread_cond_broadcast(&run_cond);
+    pthread_mutex_unlock(&run_lock);
+    bool locked = bql_locked();
+    if (locked)
+        bql_unlock();
+    for (unsigned i = 0; i < nvcpus; i++) {
+        if (vcpus[i].thread_started)
+            pthread_join(vcpus[i].thread, NULL);
+        vcpus[i].thread_started = false;
+        if (vcpus[i].run && vcpus[i].run != MAP_FAILED)
+            munmap(vcpus[i].run, kvm_state.vcpu_mmap_size);
+        if (vcpus[i].fd >= 0)
+            close(vcpus[i].fd);
+    }
+    if (locked)
+        bql_lock();
+    free(vcpus);
+    vcpus = NULL;
+    nvcpus = 0;
+}
+
+void vcpu_dump_state(unsigned i, int fd)
+{
+    if (i < nvcpus)
+        x86_dump_state(&vcpus[i], fd);
+}

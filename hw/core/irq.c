@@ -1,0 +1,40 @@
+/*
+ * Interrupt lines: devices set a GSI's level here; the installed backend (the
+ * KVM irqchip, or the qtest recorder) delivers it.  The last level of every
+ * line is remembered for "info irq" and the tests.
+ */
+#include "hw.h"
+#include "util.h"
+
+static IrqBackend backend;
+static bool have_backend;
+static int levels[IRQ_NUM_GSI];
+
+void irq_set_backend(const IrqBackend *b)
+{
+    have_backend = b && b->set_level;
+    if (have_backend)
+        backend = *b;
+}
+
+void irq_set_level(unsigned gsi, int level)
+{
+    if (gsi >= IRQ_NUM_GSI) {
+        guest_error("irq: GSI %u out of range (0-%d)", gsi, IRQ_NUM_GSI - 1);
+        return;
+    }
+    levels[gsi] = level ? 1 : 0;
+    if (have_backend)
+        backend.set_level(backend.opaque, gsi, levels[gsi]);
+}
+
+void irq_pulse(unsigned gsi)
+{
+    irq_set_level(gsi, 1);
+    irq_set_level(gsi, 0);
+}
+
+int irq_get_level(unsigned gsi)
+{
+    return gsi < IRQ_NUM_GSI ? levels[gsi] : 0;
+}

@@ -1,0 +1,286 @@
+/*
+ * The i440fx PC: guest RAM, the accelerator (KVM, or qtest with no vCPU),
+ * the chipset and ISA devices, ACPI tables in the BIOS area and the kernel
+ * loaded for direct boot.  Also what reset, shutdown and exit requests do.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/sysinfo.h>
+
+#include "chardev.h"
+#include "cpu.h"
+#include "devices.h"
+#include "hw.h"
+#include "pc.h"
+#include "pci.h"
+#include "qtest.h"
+#include "util.h"
+
+/* ACPI tables live in the reserved BIOS area, where Linux also scans for the
+ * RSDP (ACPI 6.4, 5.2.5.1). */
+#define ACPI_TABLES_ADDR 0xe0000ULL
+#define ACPI_TABLES_SIZE 0x10000ULL
+
+static const uint16_t serial_base[PC_MAX_SERIAL] = { COM1_BASE, COM2_BASE, COM3_BASE, COM4_BASE };
+static const unsigned serial_irq[PC_MAX_SERIAL] = { COM1_IRQ, COM2_IRQ, COM1_IRQ, COM2_IRQ };
+
+static struct {
+    MachineConfig cfg;
+    uint64_t below_4g, above_4g;
+    uint8_t *ram;
+    uint8_t *kernel;
+    size_t kernel_len;
+    KernelKind kernel_kind;
+    E820Table e820;
+    BH *reset_bh, *stop_bh;
+} pc;
+
+const MachineConfig *pc_machine_config(void)
+{
+    return &pc.cfg;
+}
+
+static const char *size_str(uint64_t bytes, char *buf, size_t len)
+{
+    if (bytes >= GiB && !(bytes % GiB))
+        snprintf(buf, len, "%llu GiB", (unsigned long long)(bytes / GiB));
+    else
+        snprintf(buf, len, "%llu MiB", (unsigned long long)(bytes / MiB));
+    return buf;
+}
+
+static int pc_alloc_ram(void)
+{
+    uint64_t size = pc.cfg.ram_size;
+    char a[32], b[32];
+    struct sysinfo si;
+    /* Refuse what the host cannot back at all, rather than letting the guest
+     * die of SIGBUS/OOM later; overcommit within RAM + swap is the user's call. */
+    if (sysinfo(&si) == 0) {
+        uint64_t host = ((uint64_t)si.totalram + si.totalswap) * si.mem_unit;
+        if (size > host) {
+            error_report("-m %s: more than the host's %s of RAM and swap",
+                         size_str(size, a, sizeof(a)), size_str(host, b, sizeof(b)));
+            return -1;
+        }
+    }
+    pc.ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (pc.ram == MAP_FAILED) {
+        pc.ram = NULL;
+        error_report("-m %s: cannot allocate guest RAM: %s", size_str(size, a, sizeof(a)),
+                     strerror(errno));
+        return -1;
+    }
+    madvise(pc.ram, size, MADV_HUGEPAGE);
+    pc_ram_split(size, &pc.below_4g, &pc.above_4g);
+    guest_ram_add(0, pc.below_4g, pc.ram);
+    if (pc.above_4g)
+        guest_ram_add(PC_HIGH_RAM_START, pc.above_4g, pc.ram + pc.below_4g);
+    e820_build(&pc.e820, pc.below_4g, pc.above_4g);
+    return 0;
+}
+
+static int pc_init_kvm(void)
+{
+    KvmConfig kc = {
+        .dev_path = pc.cfg.kvm_device,
+        .topo = pc.cfg.topo,
+        .model = pc.cfg.cpu_model,
+    };
+    if (kvm_init(&kc) < 0)
+        return -1;
+    for (unsigned i = 0; i < guest_ram_count(); i++) {
+        const RamBlock *rb = guest_ram_block(i);
+        if (kvm_map_ram(rb->gpa, rb->size, rb->host, false) < 0)
+            return -1;
+    }
+    return kvm_create_irqchip();
+}
+
+static int pc_init_serial(void)
+{
+    for (unsigned i = 0; i < pc.cfg.nserial; i++) {
+        const char *spec = pc.cfg.serial[i];
+        if (!strcmp(spec, "none"))
+            continue;
+        char label[24];
+        snprintf(label, sizeof(label), "serial%u", i % PC_MAX_SERIAL);
+        Chardev *chr = chardev_open(spec, label);
+        if (!chr)
+            return -1;
+        if (!serial_create(serial_base[i], serial_irq[i], chr))
+            return -1;
+    }
+    return 0;
+}
+
+static int pc_init_devices(void)
+{
+    if (pci_bus_init() < 0 || i440fx_create(pc.below_4g) < 0)
+        return -1;
+    /* No firmware runs before a direct-boot kernel, so the PM I/O space is
+     * enabled here the way SeaBIOS would. */
+    if (piix4_pm_create(PIIX4_PM_BASE, true) < 0)
+        return -1;
+    RtcState *rtc = rtc_create();
+    if (!rtc)
+        return -1;
+    rtc_set_memory_info(rtc, pc.below_4g, pc.above_4g, pc.cfg.topo.cpus);
+    if (!i8042_create() || ioport80_create() < 0)
+        return -1;
+    for (unsigned i = 0; i < pc.cfg.ndebug_exit; i++) {
+        if (isa_debug_exit_create(pc.cfg.debug_exit[i].iobase, pc.cfg.debug_exit[i].iosize) < 0)
+            return -1;
+    }
+    return pc_init_serial();
+}
+
+static uint64_t pc_build_acpi(void)
+{
+    AcpiConfig ac = { .ncpus = pc.cfg.topo.cpus, .pm_base = PIIX4_PM_BASE, .sci_irq = ACPI_SCI_IRQ };
+    uint8_t *area = guest_mem_map(ACPI_TABLES_ADDR, ACPI_TABLES_SIZE);
+    size_t rsdp_off = 0;
+    if (!area)
+        return 0;
+    memset(area, 0, ACPI_TABLES_SIZE);
+    if (acpi_build(&ac, area, ACPI_TABLES_SIZE, ACPI_TABLES_ADDR, &rsdp_off) < 0) {
+        error_report("ACPI tables do not fit in %llu KiB", ACPI_TABLES_SIZE / KiB);
+        return 0;
+    }
+    return ACPI_TABLES_ADDR + rsdp_off;
+}
+
+static int pc_read_kernel(void)
+{
+    size_t len;
+    const char *why = NULL;
+    pc.kernel = read_file(pc.cfg.kernel, &len);
+    if (!pc.kernel) {
+        error_report("-kernel %s: %s", pc.cfg.kernel, strerror(errno));
+        return -1;
+    }
+    pc.kernel_len = len;
+    pc.kernel_kind = kernel_probe(pc.kernel, len, &why);
+    if (pc.kernel_kind == KERNEL_UNKNOWN) {
+        error_report("-kernel %s: %s", pc.cfg.kernel, why ? why : "unrecognised kernel format");
+        return -1;
+    }
+    return 0;
+}
+
+/* (Re)load what the BSP boots from: ACPI tables and the kernel image.  Run
+ * at start and on every reset, since the guest may have overwritten them. */
+static int pc_load_boot_images(BootCpuState *cpu)
+{
+    memset(cpu, 0, sizeof(*cpu));
+    cpu->mode = BOOT_RESET_VECTOR;
+    uint64_t rsdp = pc_build_acpi();
+    if (!rsdp)
+        return -1;
+    if (!pc.kernel)
+        return 0;
+    BootInfo bi = {
+        .kernel = pc.kernel, .kernel_len = pc.kernel_len,
+        .initrd_paths = pc.cfg.initrd,
+        .cmdline = pc.cfg.append ? pc.cfg.append : "",
+        .e820 = &pc.e820,
+        .ram_below_4g = pc.below_4g, .ram_above_4g = pc.above_4g,
+        .acpi_rsdp = rsdp,
+    };
+    switch (pc.kernel_kind) {
+    case KERNEL_BZIMAGE: return linux_load(&bi, cpu);
+    case KERNEL_MULTIBOOT: return multiboot_load(&bi, cpu);
+    case KERNEL_PVH: return pvh_load(&bi, cpu);
+    default: return -1;
+    }
+}
+
+void pc_machine_reset(void)
+{
+    BootCpuState boot;
+    bool kvm = kvm_enabled();
+    if (kvm)
+        vcpus_pause();
+    reset_all();
+    if (pc_load_boot_images(&boot) < 0) {
+        error_report("reset: cannot reload the kernel; stopping");
+        main_loop_quit(1);
+        return;
+    }
+    if (kvm) {
+        kvm_set_boot_state(&boot);
+        vcpus_reset();
+        vcpus_resume();
+    }
+}
+
+static void reset_bh_cb(void *opaque)
+{
+    pc_machine_reset();
+}
+
+static void stop_bh_cb(void *opaque)
+{
+    if (kvm_enabled())
+        vcpus_pause();
+}
+
+static void pc_hook_shutdown(ShutdownCause cause)
+{
+    log_msg(LOG_KVM, "shutdown requested: %s\n", shutdown_cause_name(cause));
+    if (pc.cfg.no_shutdown)
+        bh_schedule(pc.stop_bh);   /* -no-shutdown: stop the guest, keep vmm */
+    else
+        main_loop_quit(0);
+}
+
+static void pc_hook_reset(ShutdownCause cause)
+{
+    if (pc.cfg.no_reboot)
+        pc_hook_shutdown(cause);   /* -no-reboot: a reset becomes a shutdown */
+    else
+        bh_schedule(pc.reset_bh);
+}
+
+static void pc_hook_exit(int status)
+{
+    main_loop_quit(status);
+}
+
+int pc_machine_init(const MachineConfig *cfg)
+{
+    static const RunstateHooks hooks = {
+        .shutdown = pc_hook_shutdown, .reset = pc_hook_reset, .exit = pc_hook_exit,
+    };
+    BootCpuState boot;
+    pc.cfg = *cfg;
+    pc.reset_bh = bh_new(reset_bh_cb, NULL);
+    pc.stop_bh = bh_new(stop_bh_cb, NULL);
+    runstate_set_hooks(&hooks);
+
+    if (cfg->kernel && pc_read_kernel() < 0)
+        return -1;
+    if (pc_alloc_ram() < 0)
+        return -1;
+    if (cfg->qtest) {
+        if (qtest_init(cfg->qtest_spec, cfg->qtest_log) < 0)
+            return -1;
+    } else if (pc_init_kvm() < 0) {
+        return -1;
+    }
+    if (pc_init_devices() < 0)
+        return -1;
+    reset_all();
+    if (pc_load_boot_images(&boot) < 0)
+        return -1;
+    if (cfg->qtest)
+        return 0;
+    kvm_set_boot_state(&boot);
+    if (kvm_create_vcpus() < 0)
+        return -1;
+    vcpus_reset();
+    return 0;
+}

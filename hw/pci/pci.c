@@ -1,0 +1,497 @@
+/*
+ * PCI bus 0: device table indexed by devfn, configuration space with write
+ * masks, BAR sizing and mapping, capabilities, INTx routing and the host
+ * bridge's configuration mechanism #1 (PCI Local Bus Spec 3.0, 3.2.2.3.2).
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "hw.h"
+#include "pci.h"
+#include "util.h"
+
+#define PCI_COMMAND_SERR 0x100
+#define PCI_STATUS_INTERRUPT 0x08
+/* Status bits the guest clears by writing 1 (PCI 3.0, 6.2.3). */
+#define PCI_STATUS_W1C 0xf900
+#define PCI_CACHE_LINE_SIZE 0x0c
+#define PCI_LATENCY_TIMER 0x0d
+#define PCI_CAP_START 0x40
+
+#define BAR_UNMAPPED UINT64_MAX
+#define CONFIG_ADDRESS_PORT 0xcf8
+#define CONFIG_DATA_PORT 0xcfc
+#define CONFIG_ADDRESS_ENABLE 0x80000000u
+
+static PCIDevice *devices[256];
+static uint32_t config_address;
+static PCIRouteIrq irq_router;
+static void *irq_router_opaque;
+static uint32_t gsi_asserted;   /* GSIs PCI INTx currently drives high */
+
+/* ---- config space helpers ---- */
+
+static uint16_t cfg_get16(const PCIDevice *d, unsigned off)
+{
+    return d->config[off] | d->config[off + 1] << 8;
+}
+
+static uint32_t cfg_get32(const PCIDevice *d, unsigned off)
+{
+    return cfg_get16(d, off) | (uint32_t)cfg_get16(d, off + 2) << 16;
+}
+
+static void set16(uint8_t *p, uint16_t v)
+{
+    p[0] = v;
+    p[1] = v >> 8;
+}
+
+static void set32(uint8_t *p, uint32_t v)
+{
+    set16(p, v);
+    set16(p + 2, v >> 16);
+}
+
+static bool ranges_meet(uint32_t a, unsigned alen, uint32_t b, unsigned blen)
+{
+    return a < b + blen && b < a + alen;
+}
+
+static bool bar_is_io(const PCIBar *b)
+{
+    return b->flags & PCI_BAR_IO;
+}
+
+static AddressSpace *bar_space(const PCIBar *b)
+{
+    return bar_is_io(b) ? &pio_space : &mmio_space;
+}
+
+/* ---- device setup ---- */
+
+void pci_device_init(PCIDevice *d, const char *name, uint16_t vendor, uint16_t device,
+                     uint8_t revision, uint32_t class_code, uint8_t header_type)
+{
+    d->name = name;
+    memset(d->config, 0, sizeof(d->config));
+    memset(d->wmask, 0, sizeof(d->wmask));
+    memset(d->w1cmask, 0, sizeof(d->w1cmask));
+    memset(d->bars, 0, sizeof(d->bars));
+    for (int i = 0; i < PCI_NUM_BARS; i++)
+        d->bars[i].mapped_addr = BAR_UNMAPPED;
+    d->intx_level = false;
+    d->cap_next = PCI_CAP_START;
+
+    set16(&d->config[PCI_VENDOR_ID], vendor);
+    set16(&d->config[PCI_DEVICE_ID], device);
+    d->config[PCI_REVISION_ID] = revision;
+    d->config[PCI_CLASS_PROG] = class_code;
+    set16(&d->config[PCI_CLASS_DEVICE], class_code >> 8);
+    d->config[PCI_HEADER_TYPE] = header_type;
+
+    set16(&d->wmask[PCI_COMMAND], PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |
+                                  PCI_COMMAND_SERR | PCI_COMMAND_INTX_DISABLE);
+    set16(&d->w1cmask[PCI_STATUS], PCI_STATUS_W1C);
+    d->wmask[PCI_CACHE_LINE_SIZE] = 0xff;
+    d->wmask[PCI_LATENCY_TIMER] = 0xff;
+    d->wmask[PCI_INTERRUPT_LINE] = 0xff;
+}
+
+static bool slot_empty(unsigned slot)
+{
+    for (unsigned fn = 0; fn < 8; fn++)
+        if (devices[PCI_DEVFN(slot, fn)])
+            return false;
+    return true;
+}
+
+int pci_register_device(PCIDevice *d, int devfn)
+{
+    if (devfn < 0) {
+        /* 00:00.0 and 00:01.x belong to the chipset; cards start at slot 2. */
+        for (unsigned slot = 2; slot < 32 && devfn < 0; slot++)
+            if (slot_empty(slot))
+                devfn = PCI_DEVFN(slot, 0);
+        if (devfn < 0) {
+            error_report("PCI device '%s': no free slot on bus 0", d->name);
+            return -1;
+        }
+    }
+    if (devfn > 0xff) {
+        error_report("PCI device '%s': invalid address %d", d->name, devfn);
+        return -1;
+    }
+    if (devices[devfn]) {
+        error_report("PCI device '%s': slot 00:%02x.%x is already used by '%s'", d->name,
+                     PCI_SLOT(devfn), PCI_FUNC(devfn), devices[devfn]->name);
+        return -1;
+    }
+    d->devfn = devfn;
+    devices[devfn] = d;
+    return 0;
+}
+
+static uint64_t pow2_at_least(uint64_t v, uint64_t min)
+{
+    uint64_t p = min;
+    while (p < v && p < (1ULL << 63))
+        p <<= 1;
+    return p;
+}
+
+void pci_register_bar(PCIDevice *d, int bar, uint64_t size, uint32_t flags,
+                      const MemOps *ops, void *opaque)
+{
+    bool io = flags & PCI_BAR_IO;
+    bool mem64 = !io && (flags & PCI_BAR_MEM64);
+    if (bar < 0 || bar >= PCI_NUM_BARS || (mem64 && bar == PCI_NUM_BARS - 1) || size == 0) {
+        error_report("PCI device '%s': invalid BAR %d", d->name, bar);
+        return;
+    }
+    /* BARs are naturally aligned powers of two; I/O >= 4 bytes, memory >= 16. */
+    size = pow2_at_least(size, io ? 4 : 16);
+    uint32_t type = io ? PCI_BAR_IO : flags & (PCI_BAR_MEM64 | PCI_BAR_PREFETCH);
+    if (!io)
+        flags &= PCI_BAR_MEM64 | PCI_BAR_PREFETCH;
+    unsigned off = PCI_BASE_ADDRESS_0 + 4 * bar;
+    uint64_t addr_mask = ~(size - 1);
+
+    d->bars[bar] = (PCIBar){ .size = size, .flags = io ? PCI_BAR_IO : flags, .ops = ops,
+                             .opaque = opaque, .mapped_addr = BAR_UNMAPPED };
+    set32(&d->config[off], type);
+    set32(&d->wmask[off], (uint32_t)addr_mask & (io ? ~3u : ~0xfu));
+    if (mem64) {
+        d->bars[bar + 1] = (PCIBar){ .mapped_addr = BAR_UNMAPPED };
+        set32(&d->config[off + 4], 0);
+        set32(&d->wmask[off + 4], addr_mask >> 32);
+    }
+}
+
+uint8_t pci_add_capability(PCIDevice *d, uint8_t cap_id, uint8_t len)
+{
+    unsigned off = (d->cap_next + 3) & ~3u;
+    if (len < 2 || off < PCI_CAP_START || off + len > PCI_CONFIG_SPACE_SIZE)
+        return 0;
+    /* Append to the end of the list so it reads in ascending order. */
+    uint8_t *link = &d->config[PCI_CAPABILITY_LIST];
+    for (int hops = 0; *link >= PCI_CAP_START && *link < 0xff && hops < 48; hops++)
+        link = &d->config[*link + 1];
+    *link = off;
+    d->config[off] = cap_id;
+    d->config[off + 1] = 0;
+    set16(&d->config[PCI_STATUS], cfg_get16(d, PCI_STATUS) | PCI_STATUS_CAP_LIST);
+    d->cap_next = off + len < PCI_CONFIG_SPACE_SIZE ? off + len : 0xff;
+    return off;
+}
+
+/* ---- BAR mapping ---- */
+
+/* Where the BAR decodes now, or BAR_UNMAPPED (decode off or an unusable address). */
+static uint64_t bar_address(const PCIDevice *d, int i)
+{
+    const PCIBar *b = &d->bars[i];
+    uint16_t cmd = cfg_get16(d, PCI_COMMAND);
+    unsigned off = PCI_BASE_ADDRESS_0 + 4 * i;
+    uint64_t addr, last;
+
+    if (bar_is_io(b)) {
+        if (!(cmd & PCI_COMMAND_IO))
+            return BAR_UNMAPPED;
+        addr = cfg_get32(d, off) & ~3u;
+        last = addr + b->size - 1;
+        return addr == 0 || last > 0xffff ? BAR_UNMAPPED : addr;
+    }
+    if (!(cmd & PCI_COMMAND_MEMORY))
+        return BAR_UNMAPPED;
+    addr = cfg_get32(d, off) & ~0xfu;
+    if (b->flags & PCI_BAR_MEM64)
+        addr |= (uint64_t)cfg_get32(d, off + 4) << 32;
+    last = addr + (b->size - 1);
+    /* All-ones sizing values and wrap-around never decode. */
+    if (addr == 0 || last < addr || last == UINT64_MAX)
+        return BAR_UNMAPPED;
+    if (!(b->flags & PCI_BAR_MEM64) && last >= 0xffffffffULL)
+        return BAR_UNMAPPED;
+    return addr;
+}
+
+static void bar_unmap(PCIBar *b)
+{
+    if (b->mapped_addr == BAR_UNMAPPED)
+        return;
+    as_del(bar_space(b), b->mapped_addr, b->opaque);
+    b->mapped_addr = BAR_UNMAPPED;
+}
+
+static void bar_map(PCIDevice *d, int i, uint64_t addr)
+{
+    PCIBar *b = &d->bars[i];
+    AddressSpace *as = bar_space(b);
+    const Region *o = as_find_overlap(as, addr, b->size);
+    if (o) {
+        guest_error("pci %02x.%x %s: BAR%d at 0x%" PRIx64 " overlaps '%s'; not mapped",
+                    PCI_SLOT(d->devfn), PCI_FUNC(d->devfn), d->name, i, addr, o->name);
+        return;
+    }
+    if (as_add(as, addr, b->size, b->ops, b->opaque, d->name) == 0)
+        b->mapped_addr = addr;
+}
+
+static void pci_update_mappings(PCIDevice *d)
+{
+    for (int i = 0; i < PCI_NUM_BARS; i++) {
+        PCIBar *b = &d->bars[i];
+        if (!b->size)
+            continue;
+        uint64_t addr = bar_address(d, i);
+        if (addr == b->mapped_addr)
+            continue;
+        bar_unmap(b);
+        if (addr != BAR_UNMAPPED)
+            bar_map(d, i, addr);
+    }
+}
+
+/* ---- INTx ---- */
+
+static int device_gsi(const PCIDevice *d)
+{
+    uint8_t pin = d->config[PCI_INTERRUPT_PIN];
+    if (!irq_router || pin < 1 || pin > 4)
+        return -1;
+    int gsi = irq_router(irq_router_opaque, d->devfn, pin);
+    return gsi >= 0 && gsi < IRQ_NUM_GSI ? gsi : -1;
+}
+
+/*
+ * Recompute every PCI-driven GSI as the OR of the devices routed to it, so
+ * that devices sharing a PIRQ line (or PIRQs sharing an IRQ) work, and a
+ * routing change moves an asserted interrupt to its new line.
+ */
+static void pci_update_irqs(void)
+{
+    uint32_t want = 0;
+    for (unsigned i = 0; i < ARRAY_SIZE(devices); i++) {
+        const PCIDevice *d = devices[i];
+        if (!d || !d->intx_level || (cfg_get16(d, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE))
+            continue;
+        int gsi = device_gsi(d);
+        if (gsi >= 0)
+            want |= 1u << gsi;
+    }
+    uint32_t changed = want ^ gsi_asserted;
+    gsi_asserted = want;
+    for (unsigned gsi = 0; gsi < IRQ_NUM_GSI; gsi++)
+        if (changed & (1u << gsi))
+            irq_set_level(gsi, (want >> gsi) & 1);
+}
+
+void pci_set_irq(PCIDevice *d, int level)
+{
+    d->intx_level = level != 0;
+    uint16_t status = cfg_get16(d, PCI_STATUS) & ~PCI_STATUS_INTERRUPT;
+    if (d->intx_level)
+        status |= PCI_STATUS_INTERRUPT;
+    set16(&d->config[PCI_STATUS], status);
+    pci_update_irqs();
+}
+
+void pci_set_irq_router(PCIRouteIrq fn, void *opaque)
+{
+    irq_router = fn;
+    irq_router_opaque = opaque;
+    pci_update_irqs();
+}
+
+void pci_irq_routing_changed(void)
+{
+    pci_update_irqs();
+}
+
+/* ---- config access ---- */
+
+static bool config_access_ok(uint32_t addr, unsigned len)
+{
+    return (len == 1 || len == 2 || len == 4) && addr < PCI_CONFIG_SPACE_SIZE &&
+           len <= PCI_CONFIG_SPACE_SIZE - addr;
+}
+
+static uint32_t all_ones(unsigned len)
+{
+    return len >= 4 ? 0xffffffffu : (1u << (8 * len)) - 1;
+}
+
+uint32_t pci_default_config_read(PCIDevice *d, uint32_t addr, unsigned len)
+{
+    if (!config_access_ok(addr, len))
+        return all_ones(len);
+    uint32_t v = 0;
+    for (unsigned i = 0; i < len; i++)
+        v |= (uint32_t)d->config[addr + i] << (8 * i);
+    return v;
+}
+
+void pci_default_config_write(PCIDevice *d, uint32_t addr, uint32_t val, unsigned len)
+{
+    if (!config_access_ok(addr, len)) {
+        guest_error("pci %s: bad config write at 0x%x len %u", d->name, addr, len);
+        return;
+    }
+    uint16_t old_cmd = cfg_get16(d, PCI_COMMAND);
+    for (unsigned i = 0; i < len; i++) {
+        unsigned off = addr + i;
+        uint8_t b = val >> (8 * i);
+        uint8_t w = d->wmask[off];
+        d->config[off] = (d->config[off] & ~w) | (b & w);
+        d->config[off] &= ~(b & d->w1cmask[off]);
+    }
+    if (ranges_meet(addr, len, PCI_COMMAND, 2) ||
+        ranges_meet(addr, len, PCI_BASE_ADDRESS_0, 4 * PCI_NUM_BARS))
+        pci_update_mappings(d);
+    if ((old_cmd ^ cfg_get16(d, PCI_COMMAND)) & PCI_COMMAND_INTX_DISABLE)
+        pci_update_irqs();
+}
+
+static PCIDevice *device_at(uint8_t bus, uint8_t devfn)
+{
+    return bus == 0 ? devices[devfn] : NULL;
+}
+
+uint32_t pci_config_read(uint8_t bus, uint8_t devfn, uint32_t addr, unsigned len)
+{
+    PCIDevice *d = device_at(bus, devfn);
+    if (!d || !config_access_ok(addr, len))
+        return all_ones(len);
+    if (d->config_read)
+        return d->config_read(d, addr, len);
+    return pci_default_config_read(d, addr, len);
+}
+
+void pci_config_write(uint8_t bus, uint8_t devfn, uint32_t addr, uint32_t val, unsigned len)
+{
+    PCIDevice *d = device_at(bus, devfn);
+    if (!d || !config_access_ok(addr, len))
+        return;
+    if (d->config_write)
+        d->config_write(d, addr, val, len);
+    else
+        pci_default_config_write(d, addr, val, len);
+}
+
+PCIDevice *pci_find_device(uint8_t devfn)
+{
+    return devices[devfn];
+}
+
+PCIDevice *pci_next_device(PCIDevice *prev)
+{
+    for (unsigned i = prev ? prev->devfn + 1u : 0; i < ARRAY_SIZE(devices); i++)
+        if (devices[i])
+            return devices[i];
+    return NULL;
+}
+
+/* ---- configuration mechanism #1 ---- */
+
+/*
+ * CONFIG_ADDRESS (0xcf8): only a dword access is a config address access; a
+ * byte access to 0xcf9 is the PIIX3 reset control register, so the index
+ * port is claimed as 0xcf8 and 0xcfa-0xcfb around it.  A dword access at
+ * 0xcf8 reaches this handler whole (accesses belong to their first byte).
+ */
+static uint64_t conf_addr_read(void *opaque, uint64_t off, unsigned size)
+{
+    return off == 0 && size == 4 ? config_address : UINT64_MAX;
+}
+
+static void conf_addr_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
+{
+    if (off == 0 && size == 4)
+        config_address = val;
+}
+
+static const MemOps conf_addr_ops = { .read = conf_addr_read, .write = conf_addr_write };
+
+/* Register offset for a CONFIG_DATA access at byte off, or -1 when disabled. */
+static int conf_data_target(uint64_t off, uint8_t *bus, uint8_t *devfn)
+{
+    if (!(config_address & CONFIG_ADDRESS_ENABLE))
+        return -1;
+    *bus = config_address >> 16;
+    *devfn = config_address >> 8;
+    return (config_address & 0xfc) + off;
+}
+
+static uint64_t conf_data_read(void *opaque, uint64_t off, unsigned size)
+{
+    uint8_t bus, devfn;
+    int reg = conf_data_target(off, &bus, &devfn);
+    if (reg < 0 || size > 4)
+        return UINT64_MAX;
+    return pci_config_read(bus, devfn, reg, size);
+}
+
+static void conf_data_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
+{
+    uint8_t bus, devfn;
+    int reg = conf_data_target(off, &bus, &devfn);
+    if (reg >= 0 && size <= 4)
+        pci_config_write(bus, devfn, reg, val, size);
+}
+
+static const MemOps conf_data_ops = { .read = conf_data_read, .write = conf_data_write };
+
+static void pci_bus_reset_cb(void *opaque)
+{
+    pci_bus_reset();
+}
+
+int pci_bus_init(void)
+{
+    memset(devices, 0, sizeof(devices));
+    config_address = 0;
+    gsi_asserted = 0;
+    irq_router = NULL;
+    if (pio_region_add(CONFIG_ADDRESS_PORT, 1, &conf_addr_ops, &config_address,
+                       "pci-conf-idx") < 0 ||
+        pio_region_add(CONFIG_ADDRESS_PORT + 2, 2, &conf_addr_ops, &config_address,
+                       "pci-conf-idx") < 0 ||
+        pio_region_add(CONFIG_DATA_PORT, 4, &conf_data_ops, &config_address,
+                       "pci-conf-data") < 0)
+        return -1;
+    reset_register(pci_bus_reset_cb, NULL);
+    return 0;
+}
+
+/* Power-on state of the generic header; the device hook restores the rest. */
+static void pci_device_reset(PCIDevice *d)
+{
+    set16(&d->config[PCI_COMMAND], 0);
+    pci_update_mappings(d);
+    uint16_t status = cfg_get16(d, PCI_STATUS) & ~(PCI_STATUS_W1C | PCI_STATUS_INTERRUPT);
+    set16(&d->config[PCI_STATUS], status);
+    for (int i = 0; i < PCI_NUM_BARS; i++) {
+        PCIBar *b = &d->bars[i];
+        if (!b->size)
+            continue;
+        unsigned off = PCI_BASE_ADDRESS_0 + 4 * i;
+        set32(&d->config[off], bar_is_io(b) ? PCI_BAR_IO : b->flags);
+        if (b->flags & PCI_BAR_MEM64)
+            set32(&d->config[off + 4], 0);
+    }
+    d->config[PCI_CACHE_LINE_SIZE] = 0;
+    d->config[PCI_LATENCY_TIMER] = 0;
+    d->config[PCI_INTERRUPT_LINE] = 0;
+    d->intx_level = false;
+    if (d->reset)
+        d->reset(d);
+}
+
+void pci_bus_reset(void)
+{
+    config_address = 0;
+    for (PCIDevice *d = pci_next_device(NULL); d; d = pci_next_device(d))
+        pci_device_reset(d);
+    pci_update_irqs();
+}

@@ -1,0 +1,541 @@
+/*
+ * vmm's main(): QEMU-compatible command line -> MachineConfig -> machine ->
+ * main loop.  Every malformed or unsupported option is one line
+ * "vmm: <what>: <why>" and exit status 1, before any guest state exists.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chardev.h"
+#include "config-host.h"
+#include "cpu.h"
+#include "hw.h"
+#include "pc.h"
+#include "util.h"
+
+typedef struct Options {
+    MachineConfig m;
+    bool nographic, display_none;
+    const char *pidfile, *logfile, *log_items;
+    unsigned nserial_given;
+} Options;
+
+static const char *pidfile_written;
+
+static void usage(void)
+{
+    printf("vmm %s: a KVM virtual machine monitor with QEMU's command line\n"
+           "usage: vmm [options]\n\n"
+           "Machine:\n"
+           "  -machine pc|pc-i440fx-*[,accel=kvm|qtest]   (-M pc) the i440fx PC (default)\n"
+           "  -accel kvm|qtest    accelerator (-enable-kvm = -accel kvm; KVM is the default)\n"
+           "  -cpu host[,+feat,-feat,feat=on|off]   CPU model with CPUID edits ('max' = 'host')\n"
+           "  -m [size=]N[KMGT]   guest RAM (default 128M; a bare number means MiB)\n"
+           "  -smp [cpus=]N[,sockets=S][,cores=C][,threads=T][,maxcpus=M]\n"
+           "  -name NAME          guest name\n"
+           "Boot:\n"
+           "  -kernel FILE        Linux bzImage, PVH ELF or multiboot image to boot directly\n"
+           "  -initrd FILE        initial ramdisk (multiboot: \"mod1 args,mod2\" modules)\n"
+           "  -append STRING      kernel command line\n"
+           "Devices and I/O:\n"
+           "  -serial DEV         stdio, null, none, file:PATH, pty, unix:PATH[,server=on,wait=off],\n"
+           "                      tcp:HOST:PORT[,server=on,wait=off] (repeat for COM2..COM4)\n"
+           "  -device isa-debug-exit[,iobase=0xf4][,iosize=4]   writing V exits with (V<<1)|1\n"
+           "  -nographic          no display; serial on stdio (Ctrl-A h for help)\n"
+           "  -display none       no display\n"
+           "  -nodefaults         accepted for compatibility (vmm creates no default devices)\n"
+           "Run control:\n"
+           "  -no-reboot          exit instead of rebooting\n"
+           "  -no-shutdown        stop the guest instead of exiting when it powers off\n"
+           "  -pidfile FILE       write the process id to FILE\n"
+           "  -D FILE             write the -d log to FILE\n"
+           "  -d ITEM[,...]       log guest_errors, unimp, ioport, kvm\n"
+           "  -qtest unix:PATH|stdio   the qtest protocol (with -accel qtest)\n"
+           "  -qtest-log FILE|none     log qtest traffic\n"
+           "  -version            print the version\n"
+           "  -h, -help           this text\n", VMM_VERSION);
+}
+
+static void version(void)
+{
+    printf("vmm version %s, a KVM virtual machine monitor with QEMU's command line\n", VMM_VERSION);
+}
+
+/* ---- option handlers: return 0, or -1 after printing one error line ---- */
+
+static int opt_m(Options *o, const char *arg)
+{
+    char err[128];
+    Opts *kv = opts_parse(arg, "size", err, sizeof(err));
+    if (!kv) {
+        error_report("-m %s: %s", arg, err);
+        return -1;
+    }
+    const char *size = opts_get(kv, "size");
+    const char *bad = opts_first_unused(kv);
+    int ret = -1;
+    uint64_t bytes;
+    if (bad)
+        error_report("-m %s: unsupported parameter '%s' (memory hotplug is not supported)", arg, bad);
+    else if (!size || parse_size(size, 'M', &bytes) < 0)
+        error_report("-m %s: invalid RAM size", arg);
+    else if (bytes < 2 * MiB)
+        error_report("-m %s: RAM size too small (at least 2 MiB)", arg);
+    else {
+        /* QEMU rounds RAM up to 8 KiB; we need whole pages at least. */
+        o->m.ram_size = (bytes + 0xfff) & ~0xfffULL;
+        ret = 0;
+    }
+    opts_free(kv);
+    return ret;
+}
+
+static int smp_field(const char *arg, Opts *kv, const char *key, unsigned *out)
+{
+    const char *v = opts_get(kv, key);
+    uint64_t n;
+    if (!v)
+        return 0;
+    if (parse_uint(v, &n) < 0 || n == 0 || n > VMM_MAX_CPUS) {
+        error_report("-smp %s: invalid %s '%s' (1 to %d)", arg, key, v, VMM_MAX_CPUS);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+/* QEMU's rules (hw/core/machine-smp.c): missing values are derived,
+ * preferring cores; sockets * cores * threads must equal maxcpus. */
+static int opt_smp(Options *o, const char *arg)
+{
+    char err[128];
+    unsigned cpus = 0, sockets = 0, cores = 0, threads = 0, maxcpus = 0;
+    Opts *kv = opts_parse(arg, "cpus", err, sizeof(err));
+    if (!kv) {
+        error_report("-smp %s: %s", arg, err);
+        return -1;
+    }
+    int ret = -1;
+    const char *bad;
+    if (smp_field(arg, kv, "cpus", &cpus) || smp_field(arg, kv, "sockets", &sockets) ||
+        smp_field(arg, kv, "cores", &cores) || smp_field(arg, kv, "threads", &threads) ||
+        smp_field(arg, kv, "maxcpus", &maxcpus))
+        goto out;
+    if ((bad = opts_first_unused(kv))) {
+        error_report("-smp %s: unknown parameter '%s'", arg, bad);
+        goto out;
+    }
+    threads = threads ? threads : 1;
+    if (!cpus && !maxcpus)
+        cpus = (sockets ? sockets : 1) * (cores ? cores : 1) * threads;
+    maxcpus = maxcpus ? maxcpus : cpus;
+    cpus = cpus ? cpus : maxcpus;
+    if (!sockets && !cores) {
+        sockets = 1;
+        cores = maxcpus / threads;
+    } else if (!sockets) {
+        sockets = maxcpus / (cores * threads);
+    } else if (!cores) {
+        cores = maxcpus / (sockets * threads);
+    }
+    if (sockets * cores * threads != maxcpus || !sockets || !cores) {
+        error_report("-smp %s: invalid CPU topology: sockets (%u) * cores (%u) * threads (%u) "
+                     "!= maxcpus (%u)", arg, sockets, cores, threads, maxcpus);
+        goto out;
+    }
+    if (cpus > maxcpus) {
+        error_report("-smp %s: cpus (%u) must not exceed maxcpus (%u)", arg, cpus, maxcpus);
+        goto out;
+    }
+    if (maxcpus > VMM_MAX_CPUS) {
+        error_report("-smp %s: at most %d CPUs are supported", arg, VMM_MAX_CPUS);
+        goto out;
+    }
+    o->m.topo = (CpuTopology){ .cpus = cpus, .sockets = sockets, .cores = cores,
+                               .threads = threads, .max_cpus = maxcpus };
+    ret = 0;
+out:
+    opts_free(kv);
+    return ret;
+}
+
+static int set_accel(Options *o, const char *what, const char *accel)
+{
+    if (!strcmp(accel, "kvm")) {
+        o->m.qtest = false;
+        return 0;
+    }
+    if (!strcmp(accel, "qtest")) {
+        o->m.qtest = true;
+        return 0;
+    }
+    if (!strcmp(accel, "tcg") || !strcmp(accel, "xen") || !strcmp(accel, "hax") ||
+        !strcmp(accel, "whpx") || !strcmp(accel, "hvf"))
+        error_report("%s: accelerator '%s' is not supported (vmm runs on KVM only)", what, accel);
+    else
+        error_report("%s: unknown accelerator '%s'", what, accel);
+    return -1;
+}
+
+static int opt_accel(Options *o, const char *arg)
+{
+    char err[128], what[160];
+    Opts *kv = opts_parse(arg, "accel", err, sizeof(err));
+    snprintf(what, sizeof(what), "-accel %s", arg);
+    if (!kv) {
+        error_report("%s: %s", what, err);
+        return -1;
+    }
+    const char *a = opts_get(kv, "accel");
+    const char *bad = opts_first_unused(kv);
+    int ret = -1;
+    if (bad)
+        error_report("%s: unsupported parameter '%s'", what, bad);
+    else if (!a)
+        error_report("%s: no accelerator named", what);
+    else
+        ret = set_accel(o, what, a);
+    opts_free(kv);
+    return ret;
+}
+
+static bool machine_type_ok(const char *t)
+{
+    return !strcmp(t, "pc") || !strncmp(t, "pc-i440fx-", 10) || !strcmp(t, "pc-1.0");
+}
+
+static int opt_machine(Options *o, const char *arg)
+{
+    char err[128], what[160];
+    snprintf(what, sizeof(what), "-machine %s", arg);
+    Opts *kv = opts_parse(arg, "type", err, sizeof(err));
+    if (!kv) {
+        error_report("%s: %s", what, err);
+        return -1;
+    }
+    const char *type = opts_get(kv, "type"), *accel = opts_get(kv, "accel");
+    const char *bad = opts_first_unused(kv);
+    int ret = -1;
+    if (type && !strcmp(type, "help")) {
+        printf("Supported machines are:\npc                   Standard PC (i440FX + PIIX, 1996) (default)\n");
+        exit(0);
+    }
+    if (bad)
+        error_report("%s: unsupported machine property '%s'", what, bad);
+    else if (type && !machine_type_ok(type))
+        error_report("%s: unsupported machine type '%s' (vmm emulates 'pc', the i440fx PC)",
+                     what, type);
+    else if (accel && set_accel(o, what, accel) < 0)
+        ;
+    else
+        ret = 0;
+    opts_free(kv);
+    return ret;
+}
+
+static int parse_u16(const char *what, const char *key, const char *v, uint16_t *out)
+{
+    uint64_t n;
+    if (parse_uint(v, &n) < 0 || n > 0xffff) {
+        error_report("%s: invalid %s '%s'", what, key, v);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+static int device_debug_exit(Options *o, const char *what, Opts *kv)
+{
+    DebugExitConfig d = { .iobase = 0x501, .iosize = 2 };   /* QEMU's defaults */
+    const char *v;
+    if ((v = opts_get(kv, "iobase")) && parse_u16(what, "iobase", v, &d.iobase) < 0)
+        return -1;
+    if ((v = opts_get(kv, "iosize")) && parse_u16(what, "iosize", v, &d.iosize) < 0)
+        return -1;
+    opts_get(kv, "id");
+    if ((v = opts_first_unused(kv))) {
+        error_report("%s: isa-debug-exit has no property '%s'", what, v);
+        return -1;
+    }
+    if (o->m.ndebug_exit >= PC_MAX_DEBUG_EXIT) {
+        error_report("%s: too many isa-debug-exit devices", what);
+        return -1;
+    }
+    o->m.debug_exit[o->m.ndebug_exit++] = d;
+    return 0;
+}
+
+static int opt_device(Options *o, const char *arg)
+{
+    char err[128], what[256];
+    snprintf(what, sizeof(what), "-device %s", arg);
+    Opts *kv = opts_parse(arg, "driver", err, sizeof(err));
+    if (!kv) {
+        error_report("%s: %s", what, err);
+        return -1;
+    }
+    const char *driver = opts_get(kv, "driver");
+    int ret = -1;
+    if (!driver)
+        error_report("%s: no device model named", what);
+    else if (!strcmp(driver, "help")) {
+        printf("ISA devices:\nname \"isa-debug-exit\", bus ISA\n");
+        exit(0);
+    } else if (!strcmp(driver, "isa-debug-exit"))
+        ret = device_debug_exit(o, what, kv);
+    else
+        error_report("%s: '%s' is not a valid device model name", what, driver);
+    opts_free(kv);
+    return ret;
+}
+
+static int opt_serial(Options *o, const char *arg)
+{
+    if (o->m.nserial >= PC_MAX_SERIAL || o->nserial_given >= PC_MAX_SERIAL) {
+        error_report("-serial %s: at most %d serial ports are supported", arg, PC_MAX_SERIAL);
+        return -1;
+    }
+    o->m.serial[o->nserial_given++] = arg;
+    o->m.nserial = o->nserial_given;
+    return 0;
+}
+
+static int opt_display(Options *o, const char *arg)
+{
+    if (!strcmp(arg, "none")) {
+        o->display_none = true;
+        return 0;
+    }
+    error_report("-display %s: unsupported display (vmm has -display none; VNC comes with -vnc)", arg);
+    return -1;
+}
+
+static int opt_cpu(Options *o, const char *arg)
+{
+    return cpu_model_parse(arg, &o->m.cpu_model);
+}
+
+static int opt_name(Options *o, const char *arg)
+{
+    char err[128];
+    Opts *kv = opts_parse(arg, "guest", err, sizeof(err));
+    if (!kv) {
+        error_report("-name %s: %s", arg, err);
+        return -1;
+    }
+    const char *g = opts_get(kv, "guest");
+    opts_get(kv, "process");
+    opts_get(kv, "debug-threads");
+    const char *bad = opts_first_unused(kv);
+    if (bad) {
+        error_report("-name %s: unknown parameter '%s'", arg, bad);
+        opts_free(kv);
+        return -1;
+    }
+    o->m.name = g ? xstrdup(g) : NULL;
+    opts_free(kv);
+    return 0;
+}
+
+typedef enum { NOARG, ARG } ArgKind;
+typedef struct Option {
+    const char *name;
+    ArgKind arg;
+    int (*fn)(Options *o, const char *arg);
+    int flag;   /* for simple options handled in handle_simple() */
+} Option;
+
+enum { F_NONE, F_KERNEL, F_INITRD, F_APPEND, F_NOGRAPHIC, F_NOREBOOT, F_NOSHUTDOWN,
+       F_ENABLE_KVM, F_PIDFILE, F_LOGFILE, F_LOGITEMS, F_VERSION, F_HELP, F_QTEST,
+       F_QTEST_LOG, F_NODEFAULTS };
+
+static const Option options[] = {
+    { "m", ARG, opt_m, 0 }, { "smp", ARG, opt_smp, 0 }, { "accel", ARG, opt_accel, 0 },
+    { "machine", ARG, opt_machine, 0 }, { "M", ARG, opt_machine, 0 },
+    { "cpu", ARG, opt_cpu, 0 }, { "name", ARG, opt_name, 0 }, { "serial", ARG, opt_serial, 0 },
+    { "device", ARG, opt_device, 0 }, { "display", ARG, opt_display, 0 },
+    { "kernel", ARG, NULL, F_KERNEL }, { "initrd", ARG, NULL, F_INITRD },
+    { "append", ARG, NULL, F_APPEND }, { "nographic", NOARG, NULL, F_NOGRAPHIC },
+    { "no-reboot", NOARG, NULL, F_NOREBOOT }, { "no-shutdown", NOARG, NULL, F_NOSHUTDOWN },
+    { "enable-kvm", NOARG, NULL, F_ENABLE_KVM }, { "pidfile", ARG, NULL, F_PIDFILE },
+    { "D", ARG, NULL, F_LOGFILE }, { "d", ARG, NULL, F_LOGITEMS },
+    { "version", NOARG, NULL, F_VERSION }, { "h", NOARG, NULL, F_HELP },
+    { "help", NOARG, NULL, F_HELP }, { "qtest", ARG, NULL, F_QTEST },
+    { "qtest-log", ARG, NULL, F_QTEST_LOG }, { "nodefaults", NOARG, NULL, F_NODEFAULTS },
+};
+
+static void handle_simple(Options *o, int flag, const char *arg)
+{
+    switch (flag) {
+    case F_KERNEL: o->m.kernel = arg; break;
+    case F_INITRD: o->m.initrd = arg; break;
+    case F_APPEND: o->m.append = arg; break;
+    case F_NOGRAPHIC: o->nographic = true; break;
+    case F_NOREBOOT: o->m.no_reboot = true; break;
+    case F_NOSHUTDOWN: o->m.no_shutdown = true; break;
+    case F_ENABLE_KVM: o->m.qtest = false; break;
+    case F_PIDFILE: o->pidfile = arg; break;
+    case F_LOGFILE: o->logfile = arg; break;
+    case F_LOGITEMS: o->log_items = arg; break;
+    case F_VERSION: version(); exit(0);
+    case F_HELP: usage(); exit(0);
+    case F_QTEST: o->m.qtest_spec = arg; break;
+    case F_QTEST_LOG: o->m.qtest_log = arg; break;
+    default: break;
+    }
+}
+
+static const Option *find_option(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+        if (!strcmp(options[i].name, name))
+            return &options[i];
+    }
+    return NULL;
+}
+
+static int parse_args(Options *o, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || !a[1]) {
+            error_report("%s: unexpected argument (vmm takes options only; a disk image "
+                         "needs -drive, which is not supported yet)", a);
+            return -1;
+        }
+        const char *name = a + 1 + (a[1] == '-');
+        const Option *opt = find_option(name);
+        if (!opt) {
+            error_report("%s: invalid option", a);
+            return -1;
+        }
+        const char *arg = NULL;
+        if (opt->arg == ARG) {
+            if (i + 1 >= argc) {
+                error_report("%s: requires an argument", a);
+                return -1;
+            }
+            arg = argv[++i];
+        }
+        if (opt->fn) {
+            if (opt->fn(o, arg) < 0)
+                return -1;
+        } else {
+            handle_simple(o, opt->flag, arg);
+        }
+    }
+    return 0;
+}
+
+/* Cross-option checks and defaults, after every option is known. */
+static int finish_config(Options *o)
+{
+    MachineConfig *m = &o->m;
+    if (!m->kernel && (m->initrd || m->append)) {
+        error_report("%s only allowed with -kernel option", m->initrd ? "-initrd" : "-append");
+        return -1;
+    }
+    if (m->qtest && !m->qtest_spec) {
+        error_report("-accel qtest: needs -qtest unix:PATH or -qtest stdio");
+        return -1;
+    }
+    if (!m->qtest && m->qtest_spec) {
+        error_report("-qtest %s: only with -accel qtest", m->qtest_spec);
+        return -1;
+    }
+    if (!m->qtest && !m->kernel) {
+        error_report("no -kernel given: firmware boot from disk is not supported yet; "
+                     "boot a kernel with -kernel");
+        return -1;
+    }
+    if (!o->nserial_given) {
+        /* QEMU: COM1 goes to stdio with -nographic, else to the (absent) console. */
+        m->serial[0] = o->nographic ? "mon:stdio" : "null";
+        m->nserial = 1;
+    }
+    if (o->logfile && log_set_file(o->logfile) < 0) {
+        error_report("-D %s: %s", o->logfile, strerror(errno));
+        return -1;
+    }
+    if (o->log_items) {
+        if (!strcmp(o->log_items, "help")) {
+            printf("Log items (comma separated):\nguest_errors  guest misbehaviour\n"
+                   "unimp         unimplemented device functionality\n"
+                   "ioport        accesses to unassigned I/O ports\nkvm           KVM exits and events\n");
+            exit(0);
+        }
+        if (log_parse_mask(o->log_items, &log_mask_enabled) < 0) {
+            error_report("-d %s: unknown log item (see -d help)", o->log_items);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void remove_pidfile(void)
+{
+    if (pidfile_written)
+        unlink(pidfile_written);
+}
+
+static int write_pidfile(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0) {
+        error_report("-pidfile %s: %s", path, strerror(errno));
+        return -1;
+    }
+    pidfile_written = path;
+    atexit(remove_pidfile);
+    return 0;
+}
+
+static void on_terminate(int signo, void *opaque)
+{
+    (void)opaque;
+    /* Like QEMU: a host signal ends vmm even with -no-shutdown, which only
+     * applies to shutdowns the guest asks for. */
+    error_report("terminating on signal %d", signo);
+    main_loop_quit(0);
+}
+
+int main(int argc, char **argv)
+{
+    Options o;
+    memset(&o, 0, sizeof(o));
+    o.m.ram_size = 128 * MiB;
+    o.m.topo = (CpuTopology){ .cpus = 1, .sockets = 1, .cores = 1, .threads = 1, .max_cpus = 1 };
+    if (cpu_model_parse("host", &o.m.cpu_model) < 0)
+        return 1;
+
+    if (parse_args(&o, argc, argv) < 0 || finish_config(&o) < 0)
+        return 1;
+    if (main_loop_init() < 0)
+        return 1;
+    /* Before any thread exists, so that all inherit the blocked mask and the
+     * signals arrive only through the main loop. */
+    main_loop_add_signal(SIGINT, on_terminate, NULL);
+    main_loop_add_signal(SIGTERM, on_terminate, NULL);
+    main_loop_add_signal(SIGHUP, on_terminate, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (o.pidfile && write_pidfile(o.pidfile) < 0)
+        return 1;
+    if (pc_machine_init(&o.m) < 0) {
+        chardev_stdio_restore_terminal();
+        return 1;
+    }
+    if (kvm_enabled())
+        vcpus_start();
+    int status = main_loop_run();
+    if (kvm_enabled()) {
+        vcpus_destroy();
+        kvm_cleanup();
+    }
+    chardev_stdio_restore_terminal();
+    return status;
+}
