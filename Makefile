@@ -108,4 +108,4 @@ clean:
 distclean: clean
 	rm -f config.mak include/config-host.h
 
--include $(VMM_OBJS:.o=.d)
+-include $(VMM_OBJS:.o=.d) $(UNIT_BINS:=.d) $(QTEST_BINS:=.d)

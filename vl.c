@@ -157,6 +157,11 @@ static int opt_smp(Options *o, const char *arg)
     }
     o->m.topo = (CpuTopology){ .cpus = cpus, .sockets = sockets, .cores = cores,
                                .threads = threads, .max_cpus = maxcpus };
+    /* xAPIC IDs are 8 bits and 0xff is the broadcast ID (SDM 10.6.1). */
+    if (x86_apic_id(&o->m.topo, maxcpus - 1) >= 0xff) {
+        error_report("-smp %s: this topology needs APIC IDs above 254", arg);
+        goto out;
+    }
     ret = 0;
 out:
     opts_free(kv);
@@ -336,7 +341,15 @@ static int opt_name(Options *o, const char *arg)
         opts_free(kv);
         return -1;
     }
-    o->m.name = g ? xstrdup(g) : NULL;
+    static char name[256];
+    if (g && strlen(g) >= sizeof(name)) {
+        error_report("-name %s: name longer than %zu characters", arg, sizeof(name) - 1);
+        opts_free(kv);
+        return -1;
+    }
+    if (g)
+        snprintf(name, sizeof(name), "%s", g);
+    o->m.name = g ? name : NULL;
     opts_free(kv);
     return 0;
 }

@@ -33,7 +33,6 @@ typedef struct VCpu {
 int x86_cpuid_init(const CpuModel *model);
 int x86_vcpu_init(VCpu *cpu, const CpuTopology *topo);
 int x86_vcpu_reset(VCpu *cpu, const BootCpuState *boot);
-uint32_t x86_apic_id(const CpuTopology *topo, unsigned index);
 void x86_dump_state(VCpu *cpu, int fd);
 
 #endif

@@ -31,6 +31,8 @@ bool cpu_feature_known(const char *name);
 typedef struct CpuTopology {
     unsigned cpus, sockets, cores, threads, max_cpus;
 } CpuTopology;
+/* The APIC ID of CPU index under this topology (cpu/x86.c). */
+uint32_t x86_apic_id(const CpuTopology *topo, unsigned index);
 
 /* ---- boot state for the BSP (set by the machine's loader) ---- */
 typedef enum {

@@ -126,6 +126,7 @@ long multiboot_find_header(const uint8_t *img, size_t len);
 /* ---- ACPI (hw/acpi/acpi-build.c) ---- */
 typedef struct AcpiConfig {
     unsigned ncpus;
+    const uint32_t *apic_ids;   /* per CPU index; NULL means APIC ID = index */
     uint16_t pm_base;           /* PIIX4 PM I/O base */
     unsigned sci_irq;
 } AcpiConfig;

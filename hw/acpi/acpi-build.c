@@ -442,7 +442,7 @@ static size_t build_madt(Tables *t, const AcpiConfig *cfg)
     for (unsigned i = 0; i < cfg->ncpus; i++, e += MADT_LAPIC_LEN) {
         e[0] = 0, e[1] = MADT_LAPIC_LEN;
         e[2] = (uint8_t)i;                 /* ACPI processor UID */
-        e[3] = (uint8_t)i;                 /* APIC ID */
+        e[3] = (uint8_t)(cfg->apic_ids ? cfg->apic_ids[i] : i);   /* APIC ID */
         wr32(e + 4, 1);                    /* enabled */
     }
     e[0] = 1, e[1] = MADT_IOAPIC_LEN, e[2] = 0 /* id */, e[3] = 0;

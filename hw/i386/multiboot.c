@@ -40,8 +40,17 @@
 
 #define MB_MAX_MODULES 64
 
-static uint32_t rd32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
-static void wr32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static uint32_t rd32(const uint8_t *p)
+{
+    return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
 static void wr64(uint8_t *p, uint64_t v) { wr32(p, (uint32_t)v); wr32(p + 4, (uint32_t)(v >> 32)); }
 
 typedef struct MbKernel {
@@ -82,7 +91,8 @@ static int load_aout_kludge(const uint8_t *img, size_t len, size_t hoff, MbKerne
         return -1;
     }
     uint64_t mem_end = bss_end ? bss_end : end;
-    uint8_t *dst = load_addr >= BOOT_INFO_END ? guest_mem_map(load_addr, mem_end - load_addr) : NULL;
+    uint8_t *dst = load_addr >= BOOT_INFO_END ? guest_mem_map(load_addr, mem_end - load_addr)
+                                              : NULL;
     if (!dst) {
         error_report("multiboot: kernel [0x%x, 0x%llx) is not in usable guest RAM "
                      "(0x%x up)", load_addr, (unsigned long long)mem_end, BOOT_INFO_END);
@@ -208,9 +218,11 @@ static int load_modules(const BootInfo *bi, uint64_t kernel_end, BootArea *area,
     const char *p = bi->initrd_paths;
     char *item;
     while ((item = next_item(&p))) {
-        int r = n < MB_MAX_MODULES ? load_module(item, &next, bi->ram_below_4g, area, mods + n * 16)
-                                   : (error_report("multiboot: more than %d modules",
-                                                   MB_MAX_MODULES), -1);
+        int r = -1;
+        if (n == MB_MAX_MODULES)
+            error_report("multiboot: more than %d modules", MB_MAX_MODULES);
+        else
+            r = load_module(item, &next, bi->ram_below_4g, area, mods + n * 16);
         free(item);
         if (r < 0)
             return -1;
@@ -249,12 +261,12 @@ static int put_mmap(const BootInfo *bi, BootArea *area, uint8_t *mbi)
     return 0;
 }
 
-/* QEMU passes "kernelpath append" like GRUB does. */
+/* "kernelpath append" exactly as QEMU builds it (GRUB passes the path
+ * first too), so payloads see the same string under both. */
 static int put_cmdline(const BootInfo *bi, uint8_t *mbi)
 {
     const char *append = bi->cmdline ? bi->cmdline : "";
-    char *s = bi->kernel_path ? xasprintf("%s%s%s", bi->kernel_path, *append ? " " : "", append)
-                              : xstrdup(append);
+    char *s = bi->kernel_path ? xasprintf("%s %s", bi->kernel_path, append) : xstrdup(append);
     size_t n = strlen(s);
     int r = -1;
     if (n >= BOOT_CMDLINE_MAX)
@@ -273,7 +285,8 @@ static int build_info(const BootInfo *bi, uint64_t kernel_end, uint64_t *mbi_gpa
 {
     BootArea area = { BOOT_INFO_START + MBI_SIZE, BOOT_INFO_END };
     uint8_t mbi[MBI_SIZE] = { 0 };
-    uint32_t mem_upper_kib = (uint32_t)((bi->ram_below_4g > MiB ? bi->ram_below_4g - MiB : 0) / KiB);
+    uint64_t upper = bi->ram_below_4g > MiB ? bi->ram_below_4g - MiB : 0;
+    uint32_t mem_upper_kib = (uint32_t)(upper / KiB);
     wr32(mbi + MBI_FLAGS, MBI_MEM | MBI_CMDLINE | MBI_MMAP | MBI_LOADER_NAME);
     wr32(mbi + MBI_MEM_LOWER, (uint32_t)(MIN(bi->ram_below_4g, PC_EBDA_START) / KiB));
     wr32(mbi + MBI_MEM_UPPER, mem_upper_kib);

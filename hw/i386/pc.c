@@ -140,7 +140,11 @@ static int pc_init_devices(void)
 
 static uint64_t pc_build_acpi(void)
 {
-    AcpiConfig ac = { .ncpus = pc.cfg.topo.cpus, .pm_base = PIIX4_PM_BASE, .sci_irq = ACPI_SCI_IRQ };
+    uint32_t apic_ids[VMM_MAX_CPUS];
+    for (unsigned i = 0; i < pc.cfg.topo.cpus && i < VMM_MAX_CPUS; i++)
+        apic_ids[i] = x86_apic_id(&pc.cfg.topo, i);
+    AcpiConfig ac = { .ncpus = pc.cfg.topo.cpus, .apic_ids = apic_ids,
+                      .pm_base = PIIX4_PM_BASE, .sci_irq = ACPI_SCI_IRQ };
     uint8_t *area = guest_mem_map(ACPI_TABLES_ADDR, ACPI_TABLES_SIZE);
     size_t rsdp_off = 0;
     if (!area)
@@ -183,7 +187,7 @@ static int pc_load_boot_images(BootCpuState *cpu)
     if (!pc.kernel)
         return 0;
     BootInfo bi = {
-        .kernel = pc.kernel, .kernel_len = pc.kernel_len,
+        .kernel = pc.kernel, .kernel_len = pc.kernel_len, .kernel_path = pc.cfg.kernel,
         .initrd_paths = pc.cfg.initrd,
         .cmdline = pc.cfg.append ? pc.cfg.append : "",
         .e820 = &pc.e820,

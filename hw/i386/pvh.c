@@ -29,7 +29,12 @@
 /* struct hvm_memmap_table_entry: addr, size (u64), type, reserved (u32). */
 #define MEMMAP_ENTRY_SIZE 24
 
-static void wr32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static void wr32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
 static void wr64(uint8_t *p, uint64_t v) { wr32(p, (uint32_t)v); wr32(p + 4, (uint32_t)(v >> 32)); }
 
 static int put_cmdline(const BootInfo *bi, uint8_t *si)

@@ -551,6 +551,34 @@ START_TEST(multiboot_aout_info)
 }
 END_TEST
 
+START_TEST(multiboot_module_comma_escape)
+{
+    ram_setup();
+    uint8_t *img = make_multiboot_aout(0);
+    const char *path = "/tmp/vmm-test-loader,comma";
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("xyz", f);
+    fclose(f);
+    BootInfo bi = boot_info(img, MB_LEN);
+    bi.kernel_path = "k.elf";
+    bi.initrd_paths = "/tmp/vmm-test-loader,,comma";
+    BootCpuState cpu;
+    ck_assert_int_eq(multiboot_load(&bi, &cpu), 0);
+    const uint8_t *mbi = ram + cpu.rbx;
+    ck_assert_str_eq((const char *)ram + rd32(mbi + 16), "k.elf ");   /* as QEMU */
+    ck_assert_uint_eq(rd32(mbi + 20), 1);
+    const uint8_t *mod = ram + rd32(mbi + 24);
+    ck_assert_mem_eq(ram + rd32(mod), "xyz", 3);
+    ck_assert_str_eq((const char *)ram + rd32(mod + 8), path);
+    bi.initrd_paths = "/tmp/vmm-test-loader,comma";              /* two missing files */
+    ck_assert_int_eq(multiboot_load(&bi, &cpu), -1);
+    unlink(path);
+    free(img);
+    ram_teardown();
+}
+END_TEST
+
 START_TEST(multiboot_elf32)
 {
     ram_setup();
@@ -693,6 +721,7 @@ int main(void)
     UNIT_TEST(s, linux_initrd_errors);
     UNIT_TEST(s, linux_host_kernel);
     UNIT_TEST(s, multiboot_aout_info);
+    UNIT_TEST(s, multiboot_module_comma_escape);
     UNIT_TEST(s, multiboot_elf32);
     UNIT_TEST(s, multiboot_refusals);
     UNIT_TEST(s, pvh_start_info);
