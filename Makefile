@@ -6,7 +6,7 @@ BUILD ?= build
 BUILD_DEPS := gcc make pkg-config libfdt-dev libaio-dev zlib1g-dev \
               libpixman-1-dev libvncserver-dev check
 TEST_DEPS  := qemu-system-x86 seabios busybox-static cpio python3 \
-              binutils dpkg-dev
+              binutils dpkg-dev kmod
 .DEFAULT_GOAL := all
 
 ifneq ($(wildcard config.mak),)

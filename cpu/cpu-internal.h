@@ -26,6 +26,7 @@ typedef struct VCpu {
     pthread_t thread;
     bool thread_started;
     bool parked;
+    bool stop_after_exit;   /* set by vcpus_stop_current() during an exit */
     struct kvm_lapic_state initial_lapic;
 } VCpu;
 

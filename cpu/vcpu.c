@@ -32,6 +32,7 @@ static bool run_allowed;        /* false: park */
 static bool threads_exit;
 static unsigned nparked;
 static atomic_bool crashed;
+static __thread VCpu *current_cpu;
 static BH *crash_bh;
 
 unsigned vcpus_count(void)
@@ -228,6 +229,7 @@ static void vcpu_wait_for_stop(VCpu *cpu)
 static void *vcpu_thread(void *arg)
 {
     VCpu *cpu = arg;
+    current_cpu = cpu;
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIG_VCPU_KICK);
@@ -242,8 +244,10 @@ static void *vcpu_thread(void *arg)
             vcpu_wait_for_stop(cpu);
             continue;
         }
-        if (!handle_exit(cpu))
+        if (!handle_exit(cpu) || cpu->stop_after_exit) {
+            cpu->stop_after_exit = false;
             vcpu_wait_for_stop(cpu);
+        }
     }
     return NULL;
 }
@@ -295,6 +299,12 @@ int kvm_create_vcpus(void)
         vcpus[i].thread_started = true;
     }
     return 0;
+}
+
+void vcpus_stop_current(void)
+{
+    if (current_cpu)
+        current_cpu->stop_after_exit = true;
 }
 
 void vcpus_reset(void)

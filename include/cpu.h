@@ -84,6 +84,12 @@ bool vcpus_paused(void);
 /* Power-on state for all vCPUs: BSP from the boot state, APs wait for SIPI. */
 void vcpus_reset(void);
 unsigned vcpus_count(void);
+/*
+ * Called from a device while it handles a vCPU's exit (reset, shutdown,
+ * exit requests): that vCPU runs no further guest code until the main loop
+ * has acted.  A no-op outside vCPU threads.
+ */
+void vcpus_stop_current(void);
 /* Stop all vCPU threads for good (exit path). */
 void vcpus_destroy(void);
 /*

@@ -234,6 +234,8 @@ static void stop_bh_cb(void *opaque)
 
 static void pc_hook_shutdown(ShutdownCause cause)
 {
+    if (kvm_enabled())
+        vcpus_stop_current();
     log_msg(LOG_KVM, "shutdown requested: %s\n", shutdown_cause_name(cause));
     if (pc.cfg.no_shutdown)
         bh_schedule(pc.stop_bh);   /* -no-shutdown: stop the guest, keep vmm */
@@ -243,6 +245,8 @@ static void pc_hook_shutdown(ShutdownCause cause)
 
 static void pc_hook_reset(ShutdownCause cause)
 {
+    if (kvm_enabled())
+        vcpus_stop_current();
     if (pc.cfg.no_reboot)
         pc_hook_shutdown(cause);   /* -no-reboot: a reset becomes a shutdown */
     else
@@ -251,6 +255,8 @@ static void pc_hook_reset(ShutdownCause cause)
 
 static void pc_hook_exit(int status)
 {
+    if (kvm_enabled())
+        vcpus_stop_current();
     main_loop_quit(status);
 }
 
