@@ -65,16 +65,23 @@ static void version(void)
     printf("vmm version %s, a KVM virtual machine monitor with QEMU's command line\n", VMM_VERSION);
 }
 
+/* Parse "-opt arg" as a key=value list; one error line and NULL if malformed. */
+static Opts *parse_opts(const char *opt, const char *arg, const char *implied_key)
+{
+    char err[128];
+    Opts *kv = opts_parse(arg, implied_key, err, sizeof(err));
+    if (!kv)
+        error_report("%s %s: %s", opt, arg, err);
+    return kv;
+}
+
 /* ---- option handlers: return 0, or -1 after printing one error line ---- */
 
 static int opt_m(Options *o, const char *arg)
 {
-    char err[128];
-    Opts *kv = opts_parse(arg, "size", err, sizeof(err));
-    if (!kv) {
-        error_report("-m %s: %s", arg, err);
+    Opts *kv = parse_opts("-m", arg, "size");
+    if (!kv)
         return -1;
-    }
     const char *size = opts_get(kv, "size");
     const char *bad = opts_first_unused(kv);
     int ret = -1;
@@ -112,13 +119,10 @@ static int smp_field(const char *arg, Opts *kv, const char *key, unsigned *out)
  * preferring cores; sockets * cores * threads must equal maxcpus. */
 static int opt_smp(Options *o, const char *arg)
 {
-    char err[128];
     unsigned cpus = 0, sockets = 0, cores = 0, threads = 0, maxcpus = 0;
-    Opts *kv = opts_parse(arg, "cpus", err, sizeof(err));
-    if (!kv) {
-        error_report("-smp %s: %s", arg, err);
+    Opts *kv = parse_opts("-smp", arg, "cpus");
+    if (!kv)
         return -1;
-    }
     int ret = -1;
     const char *bad;
     if (smp_field(arg, kv, "cpus", &cpus) || smp_field(arg, kv, "sockets", &sockets) ||
@@ -188,13 +192,11 @@ static int set_accel(Options *o, const char *what, const char *accel)
 
 static int opt_accel(Options *o, const char *arg)
 {
-    char err[128], what[160];
-    Opts *kv = opts_parse(arg, "accel", err, sizeof(err));
-    snprintf(what, sizeof(what), "-accel %s", arg);
-    if (!kv) {
-        error_report("%s: %s", what, err);
+    char what[160];
+    Opts *kv = parse_opts("-accel", arg, "accel");
+    if (!kv)
         return -1;
-    }
+    snprintf(what, sizeof(what), "-accel %s", arg);
     const char *a = opts_get(kv, "accel");
     const char *bad = opts_first_unused(kv);
     int ret = -1;
@@ -215,13 +217,11 @@ static bool machine_type_ok(const char *t)
 
 static int opt_machine(Options *o, const char *arg)
 {
-    char err[128], what[160];
-    snprintf(what, sizeof(what), "-machine %s", arg);
-    Opts *kv = opts_parse(arg, "type", err, sizeof(err));
-    if (!kv) {
-        error_report("%s: %s", what, err);
+    char what[160];
+    Opts *kv = parse_opts("-machine", arg, "type");
+    if (!kv)
         return -1;
-    }
+    snprintf(what, sizeof(what), "-machine %s", arg);
     const char *type = opts_get(kv, "type"), *accel = opts_get(kv, "accel");
     const char *bad = opts_first_unused(kv);
     int ret = -1;
@@ -276,13 +276,11 @@ static int device_debug_exit(Options *o, const char *what, Opts *kv)
 
 static int opt_device(Options *o, const char *arg)
 {
-    char err[128], what[256];
-    snprintf(what, sizeof(what), "-device %s", arg);
-    Opts *kv = opts_parse(arg, "driver", err, sizeof(err));
-    if (!kv) {
-        error_report("%s: %s", what, err);
+    char what[256];
+    Opts *kv = parse_opts("-device", arg, "driver");
+    if (!kv)
         return -1;
-    }
+    snprintf(what, sizeof(what), "-device %s", arg);
     const char *driver = opts_get(kv, "driver");
     int ret = -1;
     if (!driver)
@@ -326,12 +324,9 @@ static int opt_cpu(Options *o, const char *arg)
 
 static int opt_name(Options *o, const char *arg)
 {
-    char err[128];
-    Opts *kv = opts_parse(arg, "guest", err, sizeof(err));
-    if (!kv) {
-        error_report("-name %s: %s", arg, err);
+    Opts *kv = parse_opts("-name", arg, "guest");
+    if (!kv)
         return -1;
-    }
     const char *g = opts_get(kv, "guest");
     opts_get(kv, "process");
     opts_get(kv, "debug-threads");
