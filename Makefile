@@ -59,9 +59,9 @@ $(BUILD)/tests/qtest/libqtest.o: tests/qtest/libqtest.c tests/qtest/libqtest.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
-$(BUILD)/tests/qtest/%: tests/qtest/%.c $(BUILD)/tests/qtest/libqtest.o
+$(BUILD)/tests/qtest/%: tests/qtest/%.c $(BUILD)/tests/qtest/libqtest.o $(BUILD)/util/base64.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/tests/qtest/libqtest.o $(LDFLAGS_ALL)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/tests/qtest/libqtest.o $(BUILD)/util/base64.o $(LDFLAGS_ALL)
 
 payloads:
 	$(MAKE) -C tests/payloads BUILD=$(abspath $(BUILD))/payloads

@@ -37,6 +37,9 @@ void chardev_accept_input(Chardev *c);
  * socket drops the data, a slow one buffers a bounded amount.
  */
 void chardev_write(Chardev *c, const uint8_t *buf, size_t len);
+/* Write everything, waiting for a slow reader (qtest replies); only a
+ * failed connection drops the rest. */
+void chardev_write_all(Chardev *c, const uint8_t *buf, size_t len);
 bool chardev_connected(const Chardev *c);
 
 /* The stdio chardev: put the terminal in raw mode / restore it (idempotent,

@@ -92,6 +92,9 @@ void main_loop_quit(int status);
 bool main_loop_quitting(void);
 /* Thread-safe: wakes the main loop (e.g. after a vCPU posted a request). */
 void main_loop_wakeup(void);
+/* util/timer.c: the earliest deadline moved earlier; wakes the loop when
+ * called from another thread (lock held), so it recomputes its timeout. */
+void main_loop_timers_changed(void);
 /*
  * Deliver signo through a signalfd on the main loop: cb runs on the main
  * thread with the lock held.  Blocks signo in the calling thread, so call
@@ -134,6 +137,18 @@ void timer_free(Timer *t);
 /* Main loop helpers: ns until the next deadline (-1 none); run expired. */
 int64_t timers_next_deadline_ns(void);
 void timers_run_expired(void);
+
+/* ---- base64, RFC 4648 (util/base64.c) ---- */
+/* Characters base64_encode writes for len bytes, without the NUL. */
+size_t base64_encoded_len(size_t len);
+/* out: room for base64_encoded_len(len) + 1; NUL-terminated. */
+void base64_encode(const uint8_t *in, size_t len, char *out);
+/*
+ * Decode up to the end or the first '='.  Stores at most max bytes but
+ * returns how many the text holds (so a caller can tell a short or long
+ * input), or -1 on a character outside the alphabet.
+ */
+long base64_decode(const char *in, uint8_t *out, size_t max);
 
 /* ---- small helpers (util/cutils.c) ---- */
 void *xmalloc(size_t n);

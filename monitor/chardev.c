@@ -589,6 +589,37 @@ void chardev_write(Chardev *c, const uint8_t *buf, size_t len)
     }
 }
 
+/* Sleep until the socket or pty takes more output (or fails). */
+static void chr_wait_writable(Chardev *c)
+{
+    struct pollfd pfd = { .fd = c->out_fd, .events = POLLOUT };
+    if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+        chr_output_failed(c);
+}
+
+/*
+ * Reply protocols (qtest) cannot lose bytes: wait for a slow reader in
+ * backlog-sized steps.  Only a failed connection drops the rest, as QEMU's
+ * qemu_chr_fe_write_all does.
+ */
+void chardev_write_all(Chardev *c, const uint8_t *buf, size_t len)
+{
+    if (!c || (c->kind != CHR_PTY && c->kind != CHR_SOCKET)) {
+        chardev_write(c, buf, len);   /* the others never drop output */
+        return;
+    }
+    while (len) {
+        size_t n = MIN(len, CHR_OUTBUF_MAX - c->olen);
+        chr_write_buffered(c, buf, n);
+        if (!c->connected)
+            return;
+        buf += n;
+        len -= n;
+        if (len && c->olen == CHR_OUTBUF_MAX)
+            chr_wait_writable(c);
+    }
+}
+
 /* ----------------------------------------------------------------- stdio */
 
 static struct termios stdio_saved_termios;
@@ -599,6 +630,32 @@ void chardev_stdio_restore_terminal(void)
     /* Only tcsetattr, which is async-signal-safe (POSIX.1 signal-safety). */
     if (stdio_termios_saved)
         tcsetattr(STDIN_FILENO, TCSANOW, &stdio_saved_termios);
+}
+
+/*
+ * A crash, abort() or Ctrl-\ must not leave the user's terminal raw: restore
+ * it (async-signal-safe) and die of the same signal by its default action
+ * (SA_RESETHAND has already reinstated it, SA_NODEFER lets raise deliver).
+ */
+static void stdio_fatal_signal(int signo)
+{
+    chardev_stdio_restore_terminal();
+    raise(signo);
+}
+
+/* Only where nobody else handles the signal (ASan handles SIGSEGV...). */
+static void stdio_catch_fatal_signals(void)
+{
+    static const int sigs[] = { SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGQUIT };
+    struct sigaction sa = { .sa_handler = stdio_fatal_signal,
+                            .sa_flags = SA_RESETHAND | SA_NODEFER };
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
+        struct sigaction old;
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
+            !(old.sa_flags & SA_SIGINFO))
+            sigaction(sigs[i], &sa, NULL);
+    }
 }
 
 /*
@@ -618,6 +675,7 @@ static void stdio_enter_raw_mode(bool allow_signals)
     }
     if (!atexit_done) {
         atexit(chardev_stdio_restore_terminal);
+        stdio_catch_fatal_signals();
         atexit_done = true;
     }
     t.c_iflag &= ~(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
@@ -908,56 +966,55 @@ static struct addrinfo *tcp_resolve(Chardev *c, bool passive, char *err, size_t 
     return res;
 }
 
-static int tcp_listen(Chardev *c, char *err, size_t errlen)
+static int tcp_bind_or_connect(int fd, const struct addrinfo *ai, bool server)
 {
-    struct addrinfo *res = tcp_resolve(c, true, err, errlen);
+    if (!server)
+        return connect(fd, ai->ai_addr, ai->ai_addrlen);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0)
+        return -1;
+    return listen(fd, 1);
+}
+
+/* A listening (server) or connected socket on the first address that works. */
+static int tcp_open(Chardev *c, bool server, char *err, size_t errlen)
+{
+    struct addrinfo *res = tcp_resolve(c, server, err, errlen);
     if (!res)
         return -1;
     int fd = -1, saved = 0;
     for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                    ai->ai_protocol);
-        if (fd < 0)
-            continue;
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1) < 0) {
-            saved = errno;
+        /* The listener is non-blocking for the main loop; a client connects
+         * synchronously and chr_socket_attach makes it non-blocking. */
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
+                    (server ? SOCK_NONBLOCK : 0), ai->ai_protocol);
+        if (fd >= 0 && tcp_bind_or_connect(fd, ai, server) < 0) {
             close(fd);
             fd = -1;
         }
+        if (fd < 0)
+            saved = errno;
     }
     freeaddrinfo(res);
-    if (fd < 0) {
+    if (fd < 0 && server)
         snprintf(err, errlen, "Failed to bind socket: %s", strerror(saved));
+    else if (fd < 0)
+        snprintf(err, errlen, "Failed to connect to '%s:%s': %s", c->host, c->port,
+                 strerror(saved));
+    return fd;
+}
+
+static int tcp_listen(Chardev *c, char *err, size_t errlen)
+{
+    int fd = tcp_open(c, true, err, errlen);
+    if (fd < 0)
         return -1;
-    }
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
         chr_format_addr((struct sockaddr *)&ss, len, c->local_addr,
                         sizeof(c->local_addr));
-    return fd;
-}
-
-static int tcp_connect(Chardev *c, char *err, size_t errlen)
-{
-    struct addrinfo *res = tcp_resolve(c, false, err, errlen);
-    if (!res)
-        return -1;
-    int fd = -1, saved = 0;
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-            saved = errno;
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        snprintf(err, errlen, "Failed to connect to '%s:%s': %s", c->host,
-                 c->port, strerror(saved));
     return fd;
 }
 
@@ -1055,7 +1112,7 @@ static bool chr_open_socket(Chardev *c, bool is_unix, const char *rest,
                                err, sizeof(err));
     } else if (ok) {
         int fd = is_unix ? unix_connect(c, err, sizeof(err))
-                         : tcp_connect(c, err, sizeof(err));
+                         : tcp_open(c, false, err, sizeof(err));
         ok = fd >= 0;
         if (ok)
             chr_socket_attach(c, fd);

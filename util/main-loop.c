@@ -56,6 +56,7 @@ static int fd_table_size;
 static int epoll_fd = -1;
 static int wake_fd = -1;
 static atomic_bool wake_pending;
+static __thread bool in_loop_thread;   /* this thread runs main_loop_run */
 static atomic_bool quit_requested;
 static atomic_int quit_status;
 
@@ -105,9 +106,9 @@ static int fd_epoll_update(int fd, bool known, struct epoll_event *ev)
     return -1;
 }
 
-static uint32_t fd_events(const FdHandler *h)
+static uint32_t fd_events(IOHandler *on_read, IOHandler *on_write)
 {
-    return (h->on_read ? EPOLLIN : 0) | (h->on_write ? EPOLLOUT : 0);
+    return (on_read ? EPOLLIN : 0) | (on_write ? EPOLLOUT : 0);
 }
 
 void main_loop_set_fd_handler(int fd, IOHandler *on_read, IOHandler *on_write, void *opaque)
@@ -120,8 +121,8 @@ void main_loop_set_fd_handler(int fd, IOHandler *on_read, IOHandler *on_write, v
         return;
     }
     FdHandler *h = &fd_table[fd];
-    uint32_t events = (on_read ? EPOLLIN : 0) | (on_write ? EPOLLOUT : 0);
-    if (h->registered && fd_events(h) == events) {
+    uint32_t events = fd_events(on_read, on_write);
+    if (h->registered && fd_events(h->on_read, h->on_write) == events) {
         /* Same interest (e.g. a chardev re-arming its reader): no syscall. */
         h->on_read = on_read;
         h->on_write = on_write;
@@ -192,6 +193,18 @@ static void wake_read(void *opaque)
     ssize_t r = read(wake_fd, &v, sizeof(v));
     (void)r;
     atomic_store(&wake_pending, false);
+}
+
+/*
+ * The loop computed its epoll timeout from the timer lists before it let go
+ * of the lock; a vCPU thread arming an earlier timer (a device register
+ * write) must cut that sleep short.  The loop thread itself recomputes the
+ * timeout before it sleeps again, so it needs no wakeup.
+ */
+void main_loop_timers_changed(void)
+{
+    if (!in_loop_thread)
+        main_loop_wakeup();
 }
 
 void main_loop_quit(int status)
@@ -400,7 +413,9 @@ int main_loop_run(void)
         error_report("cannot start the main loop: %s", strerror(errno));
         return 1;
     }
+    in_loop_thread = true;
     while (!main_loop_quitting())
         main_loop_iterate();
+    in_loop_thread = false;
     return atomic_load(&quit_status);
 }

@@ -6,8 +6,11 @@
  * time the VM spent stopped; under qtest it is "manual": it starts at 0 and
  * only moves with vclock_warp().
  *
- * Timers live in one list per clock sorted by expiry.  They are used by the
- * main thread only, with the big lock held, so there is no locking here.
+ * Timers live in one list per clock sorted by expiry.  Every caller holds
+ * the big lock: the main loop, and device code running in vCPU threads
+ * (register writes arm timers), so the lists need no lock of their own.
+ * A timer that becomes the head of its list may be earlier than the
+ * deadline the main loop is sleeping towards: list_insert tells the loop.
  */
 #include <stdlib.h>
 #include <time.h>
@@ -75,6 +78,7 @@ void vclock_start(void)
         return;
     vclock.offset_ns = vclock.frozen_ns - host_clock_ns(CLOCK_MONOTONIC);
     vclock.running = true;
+    main_loop_timers_changed();   /* virtual timers count again */
 }
 
 bool vclock_running(void)
@@ -123,6 +127,8 @@ static void list_insert(Timer *t)
         pp = &(*pp)->next;
     t->next = *pp;
     *pp = t;
+    if (pp == &timer_lists[t->clock])
+        main_loop_timers_changed();
 }
 
 Timer *timer_new(ClockType c, void (*cb)(void *opaque), void *opaque)

@@ -6,15 +6,12 @@
 #include "hw.h"
 #include "util.h"
 
-static IrqBackend backend;
-static bool have_backend;
+static IrqBackend backend;   /* set_level NULL: levels are only recorded */
 static int levels[IRQ_NUM_GSI];
 
 void irq_set_backend(const IrqBackend *b)
 {
-    have_backend = b && b->set_level;
-    if (have_backend)
-        backend = *b;
+    backend = b && b->set_level ? *b : (IrqBackend){ 0 };
 }
 
 void irq_set_level(unsigned gsi, int level)
@@ -24,7 +21,7 @@ void irq_set_level(unsigned gsi, int level)
         return;
     }
     levels[gsi] = level ? 1 : 0;
-    if (have_backend)
+    if (backend.set_level)
         backend.set_level(backend.opaque, gsi, levels[gsi]);
 }
 

@@ -31,12 +31,6 @@
 /* How often the connection is checked: vmm exits when the test hangs up. */
 #define QTEST_POLL_NS (20 * 1000 * 1000)
 
-/*
- * Optional util/timer.c helper: ns until the next virtual-clock timer (-1
- * if none).  timers_next_deadline_ns() ignores future virtual timers in
- * manual mode, so "clock_step" without an argument needs this one.
- */
-
 static struct {
     bool enabled;
     Chardev *chr;
@@ -46,7 +40,7 @@ static struct {
     size_t len;
     bool discarding;            /* skipping the rest of an over-long line */
     bool intercepting;
-    char intercept_name[256];
+    char *intercept_name;       /* the device path first intercepted */
     int reported[IRQ_NUM_GSI];  /* last level sent in an IRQ line */
     Timer *poll_timer;
     bool seen_connected;
@@ -75,7 +69,7 @@ static void log_line(char dir, const char *text, size_t len)
 static void send_text(const char *text)
 {
     size_t len = strlen(text);
-    chardev_write(qt.chr, (const uint8_t *)text, len);
+    chardev_write_all(qt.chr, (const uint8_t *)text, len);
     if (len && text[len - 1] == '\n')
         len--;
     log_line('S', text, len);
@@ -305,9 +299,6 @@ static void cmd_write(const Args *a)
     reply("OK\n");
 }
 
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 static void cmd_b64read(const Args *a)
 {
     uint64_t addr, size;
@@ -315,47 +306,14 @@ static void cmd_b64read(const Args *a)
     if (!arg_addr_size(a, QTEST_MAX_READ, &addr, &size))
         return;
     uint8_t *data = xmalloc(size);
-    char *text = xmalloc(4 * ((size + 2) / 3) + 8), *p = text;
+    char *text = xmalloc(base64_encoded_len(size) + 8);
     phys_read(addr, data, size);
-    p += sprintf(p, "OK ");
-    for (uint64_t i = 0; i < size; i += 3) {
-        uint32_t v = (uint32_t)data[i] << 16;
-        if (i + 1 < size)
-            v |= data[i + 1] << 8;
-        if (i + 2 < size)
-            v |= data[i + 2];
-        *p++ = b64_alphabet[v >> 18 & 63];
-        *p++ = b64_alphabet[v >> 12 & 63];
-        *p++ = i + 1 < size ? b64_alphabet[v >> 6 & 63] : '=';
-        *p++ = i + 2 < size ? b64_alphabet[v & 63] : '=';
-    }
-    strcpy(p, "\n");
+    strcpy(text, "OK ");
+    base64_encode(data, size, text + 3);
+    strcat(text + 3, "\n");
     send_text(text);
     free(text);
     free(data);
-}
-
-/* Decode base64 into out (room for max bytes); -1 on a bad character. */
-static long b64_decode(const char *in, uint8_t *out, size_t max)
-{
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t n = 0;
-
-    for (; *in && *in != '='; in++) {
-        const char *p = strchr(b64_alphabet, *in);
-        if (!p)
-            return -1;
-        acc = acc << 6 | (uint32_t)(p - b64_alphabet);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n < max)
-                out[n] = acc >> bits & 0xff;
-            n++;
-        }
-    }
-    return (long)MIN(n, max);
 }
 
 /* "b64write ADDR SIZE DATA": data shorter than SIZE is zero-filled. */
@@ -366,7 +324,7 @@ static void cmd_b64write(const Args *a)
     if (!arg_addr_size(a, QTEST_MAX_WRITE, &addr, &size))
         return;
     uint8_t *data = xzalloc(size);
-    if (b64_decode(a->w[3], data, size) < 0) {
+    if (base64_decode(a->w[3], data, size) < 0) {
         reply("FAIL invalid base64 data\n");
         free(data);
         return;
@@ -411,7 +369,11 @@ static void clock_advance_to(int64_t old_ns, int64_t target)
         reply("FAIL could not advance time\n");
 }
 
-/* "clock_step [NS]": by NS, or to the next virtual timer deadline. */
+/*
+ * "clock_step [NS]": by NS, or to the next virtual timer deadline
+ * (vclock_next_deadline_ns: the main loop ignores future virtual timers in
+ * manual mode).
+ */
 static void cmd_clock_step(const Args *a)
 {
     int64_t old_ns = clock_ns(CLOCK_VIRTUAL_NS), ns;
@@ -460,7 +422,7 @@ static void cmd_irq_intercept(const Args *a)
             reply("FAIL IRQ intercept already enabled\n");
         return;
     }
-    snprintf(qt.intercept_name, sizeof(qt.intercept_name), "%s", a->w[1]);
+    qt.intercept_name = xstrdup(a->w[1]);
     qt.intercepting = true;
     reply("OK\n");
 }

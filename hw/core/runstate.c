@@ -34,22 +34,24 @@ void runstate_set_hooks(const RunstateHooks *h)
         hooks = (RunstateHooks){ 0 };
 }
 
+static void request_with_cause(void (*hook)(ShutdownCause), const char *what,
+                               ShutdownCause cause)
+{
+    if (hook)
+        hook(cause);
+    else
+        log_msg(LOG_UNIMP, "%s request (%s) with no machine to act on it", what,
+                shutdown_cause_name(cause));
+}
+
 void request_shutdown(ShutdownCause cause)
 {
-    if (hooks.shutdown)
-        hooks.shutdown(cause);
-    else
-        log_msg(LOG_UNIMP, "shutdown request (%s) with no machine to act on it",
-                shutdown_cause_name(cause));
+    request_with_cause(hooks.shutdown, "shutdown", cause);
 }
 
 void request_reset(ShutdownCause cause)
 {
-    if (hooks.reset)
-        hooks.reset(cause);
-    else
-        log_msg(LOG_UNIMP, "reset request (%s) with no machine to act on it",
-                shutdown_cause_name(cause));
+    request_with_cause(hooks.reset, "reset", cause);
 }
 
 void request_exit(int status)

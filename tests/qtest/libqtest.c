@@ -4,6 +4,7 @@
  * "OK[ value]" or "FAIL reason", asynchronous "IRQ raise|lower N" lines.
  */
 #include "libqtest.h"
+#include "util.h"   /* base64 (util/base64.c is linked in) */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -583,65 +584,21 @@ void qtest_memwrite(QTestState *s, uint64_t addr, const void *buf, size_t len)
     free(hex);
 }
 
-static const char b64chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static char *b64_encode(const uint8_t *in, size_t len)
-{
-    char *out = xalloc(4 * ((len + 2) / 3) + 1), *o = out;
-
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = in[i] << 16;
-        if (i + 1 < len)
-            v |= in[i + 1] << 8;
-        if (i + 2 < len)
-            v |= in[i + 2];
-        *o++ = b64chars[v >> 18 & 63];
-        *o++ = b64chars[v >> 12 & 63];
-        *o++ = i + 1 < len ? b64chars[v >> 6 & 63] : '=';
-        *o++ = i + 2 < len ? b64chars[v & 63] : '=';
-    }
-    *o = '\0';
-    return out;
-}
-
-/* Decode into out (at most max bytes); returns bytes decoded or -1. */
-static long b64_decode(const char *in, uint8_t *out, size_t max)
-{
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t n = 0;
-
-    for (; *in && *in != '='; in++) {
-        const char *p = strchr(b64chars, *in);
-        if (!p)
-            return -1;
-        acc = acc << 6 | (uint32_t)(p - b64chars);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n < max)
-                out[n] = acc >> bits & 0xff;
-            n++;
-        }
-    }
-    return (long)n;
-}
-
 void qtest_bufread(QTestState *s, uint64_t addr, void *buf, size_t len)
 {
     memset(buf, 0xff, len);
     char *r = qtest_command(s, "b64read 0x%llx 0x%zx", (unsigned long long)addr, len);
     if (!r)
         return;
-    if (!s->last_ok || strncmp(r, "OK ", 3) != 0 || b64_decode(r + 3, buf, len) != (long)len)
+    if (!s->last_ok || strncmp(r, "OK ", 3) != 0 || base64_decode(r + 3, buf, len) != (long)len)
         set_broken(s, "bad b64read reply '%.60s'", r);
     free(r);
 }
 
 void qtest_bufwrite(QTestState *s, uint64_t addr, const void *buf, size_t len)
 {
-    char *b64 = b64_encode(buf, len);
+    char *b64 = xalloc(base64_encoded_len(len) + 1);
+    base64_encode(buf, len, b64);
     command_value(s, "b64write 0x%llx 0x%zx %s", (unsigned long long)addr, len, b64);
     free(b64);
 }

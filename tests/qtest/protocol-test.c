@@ -72,6 +72,29 @@ static void test_ram(const QTarget *t, QTestState *s)
           "w %04x b %02x l %08x", w, b, l);
 }
 
+/*
+ * Replies far larger than a socket buffer (a 1 MiB read is a 2 MiB hex
+ * line) must arrive whole even though the test only reads them after
+ * sending the command.
+ */
+static void test_large_reply(const QTarget *t, QTestState *s)
+{
+    size_t n = 1 << 20;
+    uint8_t *buf = malloc(n), *back = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (uint8_t)(i * 131 + (i >> 12));
+    qtest_bufwrite(s, RAM_ADDR, buf, n);
+    qtest_memread(s, RAM_ADDR, back, n);
+    CHECK(t, memcmp(buf, back, n) == 0, "protocol 1 MiB read reply arrives whole", "%s",
+          qtest_broken(s) ? qtest_broken(s) : "mismatch");
+    memset(back, 0, n);
+    qtest_bufread(s, RAM_ADDR, back, n);
+    CHECK(t, memcmp(buf, back, n) == 0, "protocol 1 MiB b64read reply arrives whole", "%s",
+          qtest_broken(s) ? qtest_broken(s) : "mismatch");
+    free(buf);
+    free(back);
+}
+
 static void test_clock(const QTarget *t, QTestState *s)
 {
     if (!t->has_clock) {
@@ -132,6 +155,23 @@ static void test_hostile(const QTarget *t, QTestState *s)
           "protocol irq intercept only once", "wrong replies");
 }
 
+/* vmm only: re-intercepting the same long device path is still OK (the
+ * name was once cut at 255 bytes, so the second compare failed). */
+static void test_long_intercept_name(const QTarget *t)
+{
+    QTestState *s = qtest_start_target(t, "protocol long intercept start", "-serial null");
+    if (!s)
+        return;
+    char name[400];
+    memset(name, 'p', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    bool first = qtest_irq_intercept_in(s, name);
+    bool again = qtest_irq_intercept_in(s, name);
+    CHECK(t, first && again, "protocol irq intercept of a long path twice", "first %d again %d",
+          first, again);
+    qtest_quit(s);
+}
+
 /* -qtest-log FILE records each request ("[R +secs] ...") and reply
  * ("[S +secs] ..."), as QEMU does. */
 static void test_log(const QTarget *t)
@@ -160,6 +200,7 @@ static void test_protocol(const QTarget *t)
         return;
     test_formats(t, s);
     test_ram(t, s);
+    test_large_reply(t, s);
     test_clock(t, s);
     if (!t->is_qemu)
         test_hostile(t, s);
@@ -168,6 +209,8 @@ static void test_protocol(const QTarget *t)
     if (!t->is_qemu)
         CHECK(t, status == 0, "protocol exits 0 when the qtest socket closes", "status %d", status);
     test_log(t);
+    if (!t->is_qemu)
+        test_long_intercept_name(t);
 }
 
 int main(void)

@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -588,6 +590,145 @@ START_TEST(tcp_client_mode)
 }
 END_TEST
 
+static char refused_spec[64];
+static void open_refused_tcp(void)
+{
+    ck_assert_ptr_null(chardev_open(refused_spec, "serial0"));
+}
+
+/* The reason printed is the connect error, not a stale errno. */
+START_TEST(tcp_connect_failure_message)
+{
+    snprintf(refused_spec, sizeof(refused_spec), "tcp:127.0.0.1:%d", free_tcp_port());
+    char *err = capture_stderr(open_refused_tcp);
+    ck_assert_msg(strstr(err, "Failed to connect to '127.0.0.1:") &&
+                  strstr(err, "Connection refused\n"), "message: %s", err);
+    free(err);
+}
+END_TEST
+
+/* ---- chardev_write_all: a slow reader gets every byte (qtest replies) ---- */
+
+#define WA_LEN (1u << 20)
+static uint8_t *wa_sent, *wa_got;
+static size_t wa_got_len;
+
+static void *slow_reader(void *arg)
+{
+    int fd = *(int *)arg;
+    struct timespec pause = { 0, 100 * 1000000L };
+    nanosleep(&pause, NULL);   /* the writer fills the socket buffer first */
+    while (wa_got_len < WA_LEN) {
+        ssize_t n = read(fd, wa_got + wa_got_len, WA_LEN - wa_got_len);
+        if (n <= 0)
+            break;
+        wa_got_len += (size_t)n;
+    }
+    return NULL;
+}
+
+/* A unix client chardev connected to a listener here; client = our end. */
+static int connect_chardev_client(void)
+{
+    int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    strcpy(sun.sun_path, sock_path);
+    ck_assert_int_eq(bind(l, (struct sockaddr *)&sun, sizeof(sun)), 0);
+    ck_assert_int_eq(listen(l, 1), 0);
+    char spec[160];
+    snprintf(spec, sizeof(spec), "unix:%s", sock_path);
+    chr = chardev_open(spec, "qtest");
+    ck_assert_ptr_nonnull(chr);
+    client = accept(l, NULL, NULL);
+    ck_assert_int_ge(client, 0);
+    return l;
+}
+
+START_TEST(write_all_waits_for_slow_reader)
+{
+    int l = connect_chardev_client();
+    wa_sent = xmalloc(WA_LEN);
+    wa_got = xzalloc(WA_LEN);
+    for (size_t i = 0; i < WA_LEN; i++)
+        wa_sent[i] = (uint8_t)(i * 7 + (i >> 10));
+    pthread_t th;
+    pthread_create(&th, NULL, slow_reader, &client);
+    chardev_write_all(chr, wa_sent, WA_LEN);
+    pthread_join(th, NULL);
+    ck_assert_uint_eq(wa_got_len, WA_LEN);
+    ck_assert(memcmp(wa_sent, wa_got, WA_LEN) == 0);
+    chardev_close(chr);
+    close(client);
+    close(l);
+    free(wa_sent);
+    free(wa_got);
+}
+END_TEST
+
+static void *read_some_then_close(void *arg)
+{
+    int fd = *(int *)arg;
+    char buf[1000];
+    struct timespec pause = { 0, 50 * 1000000L };
+    nanosleep(&pause, NULL);
+    ck_assert_int_gt(read(fd, buf, sizeof(buf)), 0);
+    close(fd);
+    return NULL;
+}
+
+/* The peer hangs up while write_all waits: it returns, disconnected. */
+START_TEST(write_all_peer_closes_mid_write)
+{
+    int l = connect_chardev_client();
+    uint8_t *big = xzalloc(WA_LEN);
+    pthread_t th;
+    pthread_create(&th, NULL, read_some_then_close, &client);
+    chardev_write_all(chr, big, WA_LEN);
+    pthread_join(th, NULL);
+    ck_assert(!chardev_connected(chr));
+    chardev_write_all(chr, big, 10);   /* dropped, no error */
+    chardev_close(chr);
+    close(l);
+    free(big);
+}
+END_TEST
+
+/* ---- the terminal comes back after a crash ---- */
+
+/* A child with a pty as stdin opens "stdio" (raw mode) and aborts: the
+ * slave must be back in canonical mode with echo afterwards. */
+START_TEST(stdio_terminal_restored_on_abort)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    ck_assert_int_ge(m, 0);
+    ck_assert_int_eq(grantpt(m), 0);
+    ck_assert_int_eq(unlockpt(m), 0);
+    const char *slave = ptsname(m);
+    ck_assert_ptr_nonnull(slave);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(slave, O_RDWR | O_NOCTTY);
+        dup2(fd, STDIN_FILENO);
+        struct termios t;
+        Chardev *c = chardev_open("stdio", "serial0");
+        tcgetattr(STDIN_FILENO, &t);
+        if (!c || (t.c_lflag & ICANON))
+            _exit(3);   /* raw mode was not entered: the test proves nothing */
+        abort();
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "status 0x%x", status);
+    int fd = open(slave, O_RDWR | O_NOCTTY);
+    struct termios t;
+    ck_assert_int_eq(tcgetattr(fd, &t), 0);
+    ck_assert(t.c_lflag & ICANON);
+    ck_assert(t.c_lflag & ECHO);
+    close(fd);
+    close(m);
+}
+END_TEST
+
 /* ---- pty ---- */
 
 static char slave_path[128];
@@ -832,6 +973,10 @@ int main(void)
     CHR_TEST(s, tcp_server_legacy_flags);
     CHR_TEST(s, tcp_server_waits_for_client);
     CHR_TEST(s, tcp_client_mode);
+    CHR_TEST(s, tcp_connect_failure_message);
+    CHR_TEST(s, write_all_waits_for_slow_reader);
+    CHR_TEST(s, write_all_peer_closes_mid_write);
+    CHR_TEST(s, stdio_terminal_restored_on_abort);
     CHR_TEST(s, pty_slave_exists_and_carries_bytes);
     CHR_TEST(s, pty_without_reader_does_not_block);
     CHR_TEST(s, stdio_mux_quit_help_no_monitor);

@@ -325,6 +325,44 @@ START_TEST(loop_write_handler_then_modify)
 }
 END_TEST
 
+/*
+ * A vCPU thread (lock held, as for a device register write) arms a timer
+ * earlier than the one the loop is sleeping towards: the loop must wake
+ * and fire it on time, not after the old 3 s timeout.
+ */
+static Timer *early_timer;
+static const char *which_fired;
+
+static void early_cb(void *opaque) { which_fired = "early"; main_loop_quit(0); }
+static void late_cb(void *opaque) { which_fired = "late"; main_loop_quit(0); }
+
+static void *arm_early_from_thread(void *arg)
+{
+    sleep_ms(50);                        /* the loop is in epoll_wait by now */
+    bql_lock();
+    timer_mod(early_timer, clock_ns(CLOCK_REALTIME_NS) + 10 * 1000000);
+    bql_unlock();
+    return NULL;
+}
+
+START_TEST(loop_timer_armed_from_thread_wakes)
+{
+    ck_assert_int_eq(main_loop_init(), 0);
+    int64_t start = clock_ns(CLOCK_REALTIME_NS);
+    Timer *late = timer_new(CLOCK_REALTIME_NS, late_cb, NULL);
+    timer_mod(late, start + 3000 * 1000000LL);
+    early_timer = timer_new(CLOCK_REALTIME_NS, early_cb, NULL);
+    pthread_t th;
+    pthread_create(&th, NULL, arm_early_from_thread, NULL);
+    main_loop_run();
+    pthread_join(th, NULL);
+    ck_assert_str_eq(which_fired, "early");
+    ck_assert_int_lt(clock_ns(CLOCK_REALTIME_NS) - start, 1000 * 1000000LL);
+    timer_free(late);
+    timer_free(early_timer);
+}
+END_TEST
+
 /* ---- quit and signals ---- */
 
 static void *quit_later(void *arg)
@@ -383,6 +421,7 @@ int main(void)
     UNIT_TEST(s, loop_fd_handler_and_timer);
     UNIT_TEST(s, loop_handler_removes_other);
     UNIT_TEST(s, loop_write_handler_then_modify);
+    UNIT_TEST(s, loop_timer_armed_from_thread_wakes);
     UNIT_TEST(s, loop_quit_from_thread);
     UNIT_TEST(s, loop_signal_delivery);
     return unit_run(s);

@@ -307,6 +307,40 @@ START_TEST(files_roundtrip)
 }
 END_TEST
 
+/* RFC 4648 section 10 test vectors, and hostile input for the decoder. */
+START_TEST(base64_vectors)
+{
+    static const char *const plain[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
+    static const char *const enc[] = { "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
+                                       "Zm9vYmFy" };
+    for (unsigned i = 0; i < ARRAY_SIZE(plain); i++) {
+        size_t n = strlen(plain[i]);
+        char out[16];
+        uint8_t back[16] = { 0 };
+        ck_assert_uint_eq(base64_encoded_len(n), strlen(enc[i]));
+        base64_encode((const uint8_t *)plain[i], n, out);
+        ck_assert_str_eq(out, enc[i]);
+        ck_assert_int_eq(base64_decode(enc[i], back, sizeof(back)), (long)n);
+        ck_assert(memcmp(back, plain[i], n) == 0);
+    }
+    uint8_t all[256], back[256];
+    char text[400];
+    for (unsigned i = 0; i < 256; i++)
+        all[i] = 255 - i;
+    base64_encode(all, sizeof(all), text);
+    ck_assert_int_eq(base64_decode(text, back, sizeof(back)), 256);
+    ck_assert(memcmp(all, back, sizeof(all)) == 0);
+
+    uint8_t small[2] = { 0xee, 0xee };
+    ck_assert_int_eq(base64_decode("Zm9vYmFy", small, 1), 6);   /* stores 1 byte only */
+    ck_assert_uint_eq(small[0], 'f');
+    ck_assert_uint_eq(small[1], 0xee);
+    ck_assert_int_eq(base64_decode("Zm9v!A==", back, sizeof(back)), -1);
+    ck_assert_int_eq(base64_decode("Zm 9v", back, sizeof(back)), -1);
+    ck_assert_int_eq(base64_decode("\xff", back, sizeof(back)), -1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("util");
@@ -322,5 +356,6 @@ int main(void)
     UNIT_TEST(s, log_to_file);
     UNIT_TEST(s, ratelimit_burst);
     UNIT_TEST(s, files_roundtrip);
+    UNIT_TEST(s, base64_vectors);
     return unit_run(s);
 }
