@@ -181,6 +181,38 @@ static int kvm_setup_irq_routing(void)
     return 0;
 }
 
+/* Power-on state of the in-kernel PIC pair, IOAPIC and PIT, read right
+ * after creation and written back on every system reset (a reboot must not
+ * inherit unmasked IOAPIC entries or a running PIT channel 0). */
+static struct kvm_irqchip initial_chips[3];
+static struct kvm_pit_state2 initial_pit;
+
+static void kvm_irqchip_reset(void *opaque)
+{
+    for (unsigned i = 0; i < ARRAY_SIZE(initial_chips); i++) {
+        if (ioctl(kvm_state.vm_fd, KVM_SET_IRQCHIP, &initial_chips[i]) < 0)
+            log_msg(LOG_KVM, "KVM_SET_IRQCHIP %u: %s\n", i, strerror(errno));
+    }
+    if (ioctl(kvm_state.vm_fd, KVM_SET_PIT2, &initial_pit) < 0)
+        log_msg(LOG_KVM, "KVM_SET_PIT2: %s\n", strerror(errno));
+}
+
+static int kvm_save_irqchip_state(void)
+{
+    for (unsigned i = 0; i < ARRAY_SIZE(initial_chips); i++) {
+        initial_chips[i].chip_id = i;   /* PIC master, PIC slave, IOAPIC */
+        if (ioctl(kvm_state.vm_fd, KVM_GET_IRQCHIP, &initial_chips[i]) < 0)
+            goto fail;
+    }
+    if (ioctl(kvm_state.vm_fd, KVM_GET_PIT2, &initial_pit) < 0)
+        goto fail;
+    reset_register(kvm_irqchip_reset, NULL);
+    return 0;
+fail:
+    error_report("KVM: cannot read the irqchip/PIT state: %s", strerror(errno));
+    return -1;
+}
+
 int kvm_create_irqchip(void)
 {
     if (ioctl(kvm_state.vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
@@ -196,6 +228,8 @@ int kvm_create_irqchip(void)
         error_report("KVM: cannot create the in-kernel PIT: %s", strerror(errno));
         return -1;
     }
+    if (kvm_save_irqchip_state() < 0)
+        return -1;
     static const IrqBackend backend = { .set_level = kvm_irq_set_level };
     irq_set_backend(&backend);
     return 0;

@@ -171,6 +171,33 @@ static void cpuid_apply_edits(struct kvm_cpuid2 *c, const CpuModel *model)
     }
 }
 
+/*
+ * Leaf 0xb (extended topology) must describe the -smp topology even where
+ * the host's KVM does not offer it (AMD hosts): replace whatever KVM gave
+ * with subleaves 0-2, filled in per vCPU by cpuid_set_topology().
+ */
+static struct kvm_cpuid2 *cpuid_add_topology_leaf(struct kvm_cpuid2 *c)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < c->nent; i++) {
+        if (c->entries[i].function != 0xb)
+            c->entries[n++] = c->entries[i];
+    }
+    c = xrealloc(c, sizeof(*c) + (n + 3) * sizeof(c->entries[0]));
+    for (uint32_t sub = 0; sub < 3; sub++) {
+        struct kvm_cpuid_entry2 *e = &c->entries[n++];
+        memset(e, 0, sizeof(*e));
+        e->function = 0xb;
+        e->index = sub;
+        e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+    }
+    c->nent = n;
+    struct kvm_cpuid_entry2 *e0 = cpuid_find(c, 0, 0);
+    if (e0 && e0->eax < 0xb)
+        e0->eax = 0xb;
+    return c;
+}
+
 int x86_cpuid_init(const CpuModel *model)
 {
     for (int nent = 128; nent <= 4096; nent *= 2) {
@@ -182,8 +209,12 @@ int x86_cpuid_init(const CpuModel *model)
             struct kvm_cpuid_entry2 *e1 = cpuid_find(c, 1, 0);
             if (e1)
                 e1->ecx |= 1u << 31;   /* hypervisor present */
+            /* Older KVMs leave the TSC-deadline timer out of the supported
+             * set although they emulate it (api.rst, KVM_CAP_TSC_DEADLINE_TIMER). */
+            if (e1 && ioctl(kvm_state.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+                e1->ecx |= 1u << 24;
             cpuid_apply_edits(c, model);
-            supported_cpuid = c;
+            supported_cpuid = cpuid_add_topology_leaf(c);
             return 0;
         }
         free(c);
@@ -237,6 +268,17 @@ static void cpuid_set_topology(struct kvm_cpuid2 *c, const CpuTopology *t, uint3
                 e->eax = (e->eax & 0x3fff) | ((sharing - 1) << 14) |
                          ((MIN(t->cores, 64u) - 1) << 26);
             }
+            break;
+        case 0x80000008:
+            /* AMD: ECX[15:12] APIC ID bits per package, [7:0] cores - 1
+             * (AMD APM vol. 3, E.4.7); Linux sizes its core IDs from it. */
+            e->ecx = (e->ecx & ~0xf0ffu) | ((smt_bits + core_bits) << 12) | (per_pkg - 1);
+            break;
+        case 0x8000001e:
+            /* AMD extended APIC ID and core/thread IDs (APM vol. 3, E.4.15). */
+            e->eax = apic_id;
+            e->ebx = ((apic_id >> smt_bits) & 0xff) | ((t->threads - 1) << 8);
+            e->ecx = 0;
             break;
         case 0xb:
         case 0x1f:
@@ -296,11 +338,70 @@ int x86_vcpu_init(VCpu *cpu, const CpuTopology *topo)
 #define MSR_KVM_ASYNC_PF_EN 0x4b564d02
 #define MSR_KVM_STEAL_TIME 0x4b564d03
 #define MSR_KVM_PV_EOI_EN 0x4b564d04
+#define MSR_KVM_POLL_CONTROL 0x4b564d05
+#define MSR_KVM_ASYNC_PF_INT 0x4b564d06
+#define MSR_MTRR_PHYSBASE0 0x200
+#define MSR_MTRR_PHYSMASK0 0x201
+#define MSR_MTRR_FIX64K_00000 0x250
+#define MSR_MTRR_FIX16K_80000 0x258
+#define MSR_MTRR_FIX16K_A0000 0x259
+#define MSR_MTRR_FIX4K_C0000 0x268
+#define MSR_MTRR_DEF_TYPE 0x2ff
+#define MTRR_TYPE_UC 0
+#define MTRR_TYPE_WB 6
+#define MTRR_WB_BYTES 0x0606060606060606ULL
 
 /* IA32_APIC_BASE at power-on: the architectural xAPIC address (SDM 10.4.4) */
 #define PC_LAPIC_BASE_ADDR 0xfee00000ULL
 #define APIC_BASE_BSP (1ULL << 8)
 #define APIC_BASE_ENABLE (1ULL << 11)
+
+/* One MSR at a time: an MSR this KVM does not know must not stop the
+ * others (KVM_SET_MSRS stops at the first failure). */
+static void set_msr(VCpu *cpu, uint32_t index, uint64_t value)
+{
+    struct {
+        struct kvm_msrs hdr;
+        struct kvm_msr_entry e;
+    } m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.nmsrs = 1;
+    m.e.index = index;
+    m.e.data = value;
+    if (ioctl(cpu->fd, KVM_SET_MSRS, &m) != 1)
+        log_msg(LOG_KVM, "vCPU %u: MSR 0x%x not settable\n", cpu->index, index);
+}
+
+static unsigned phys_addr_bits(void)
+{
+    struct kvm_cpuid_entry2 *e = cpuid_find(supported_cpuid, 0x80000008, 0);
+    return e && (e->eax & 0xff) ? (e->eax & 0xff) : 36;
+}
+
+/*
+ * The MTRR layout PC firmware leaves behind (SeaBIOS does the same): write-
+ * back by default, the legacy VGA window and the 32-bit MMIO hole uncached.
+ * Without it Linux 6.1 reports "MTRR: Disabled" and turns PAT off too.
+ * (SDM vol. 3A 11.11)
+ */
+static void set_boot_mtrrs(VCpu *cpu)
+{
+    struct kvm_cpuid_entry2 *e1 = cpuid_find(supported_cpuid, 1, 0);
+    if (!e1 || !(e1->edx & (1u << 12)))
+        return;   /* no MTRRs offered */
+    set_msr(cpu, MSR_MTRR_FIX64K_00000, MTRR_WB_BYTES);
+    set_msr(cpu, MSR_MTRR_FIX16K_80000, MTRR_WB_BYTES);
+    set_msr(cpu, MSR_MTRR_FIX16K_A0000, 0);   /* 0xa0000-0xbffff: UC */
+    for (unsigned i = 0; i < 8; i++)
+        set_msr(cpu, MSR_MTRR_FIX4K_C0000 + i, MTRR_WB_BYTES);
+    uint64_t hole = kvm_state.cfg.mmio_hole_start, size = 0x100000000ULL - hole;
+    if (hole && hole < 0x100000000ULL && !(size & (size - 1)) && !(hole & (size - 1))) {
+        uint64_t mask = ((1ULL << phys_addr_bits()) - 1) & ~(size - 1);
+        set_msr(cpu, MSR_MTRR_PHYSBASE0, hole | MTRR_TYPE_UC);
+        set_msr(cpu, MSR_MTRR_PHYSMASK0, mask | (1u << 11));   /* valid */
+    }
+    set_msr(cpu, MSR_MTRR_DEF_TYPE, (1u << 11) | (1u << 10) | MTRR_TYPE_WB);   /* E | FE | WB */
+}
 
 static int set_reset_msrs(VCpu *cpu)
 {
@@ -314,21 +415,12 @@ static int set_reset_msrs(VCpu *cpu)
         /* kvmclock and the other paravirtual areas off until the guest enables them */
         { MSR_KVM_SYSTEM_TIME_NEW, 0 }, { MSR_KVM_WALL_CLOCK_NEW, 0 },
         { MSR_KVM_ASYNC_PF_EN, 0 }, { MSR_KVM_STEAL_TIME, 0 }, { MSR_KVM_PV_EOI_EN, 0 },
+        { MSR_KVM_POLL_CONTROL, 1 },   /* its documented reset value: polling allowed */
+        { MSR_KVM_ASYNC_PF_INT, 0 },
     };
-    struct {
-        struct kvm_msrs hdr;
-        struct kvm_msr_entry e[ARRAY_SIZE(reset_msrs)];
-    } m;
-    memset(&m, 0, sizeof(m));
-    /* Set them one at a time: an MSR this KVM does not know must not stop the
-     * others (KVM_SET_MSRS stops at the first failure). */
-    for (size_t i = 0; i < ARRAY_SIZE(reset_msrs); i++) {
-        m.hdr.nmsrs = 1;
-        m.e[0].index = reset_msrs[i].index;
-        m.e[0].data = reset_msrs[i].value;
-        if (ioctl(cpu->fd, KVM_SET_MSRS, &m) != 1)
-            log_msg(LOG_KVM, "vCPU %u: MSR 0x%x not settable\n", cpu->index, reset_msrs[i].index);
-    }
+    for (size_t i = 0; i < ARRAY_SIZE(reset_msrs); i++)
+        set_msr(cpu, reset_msrs[i].index, reset_msrs[i].value);
+    set_boot_mtrrs(cpu);
     return 0;
 }
 
@@ -401,6 +493,23 @@ static void sregs_boot(struct kvm_sregs *sr, const BootCpuState *b)
     sr->tr.type = 0xb;
 }
 
+/* Clear the extended (AVX and later) register state too: XSTATE_BV = 0
+ * puts every component in its init state (SDM vol. 1, 13.6). */
+static void reset_xsave(VCpu *cpu)
+{
+    static struct kvm_xsave xs;   /* 4 KiB: too big for a thread stack frame we care about */
+    if (ioctl(kvm_state.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) <= 0)
+        return;
+    memset(&xs, 0, sizeof(xs));
+    uint8_t *legacy = (uint8_t *)xs.region;
+    uint16_t fcw = 0x37f;
+    uint32_t mxcsr = 0x1f80;
+    memcpy(legacy, &fcw, sizeof(fcw));          /* FXSAVE layout: FCW at 0 */
+    memcpy(legacy + 24, &mxcsr, sizeof(mxcsr)); /* MXCSR at 24 */
+    if (ioctl(cpu->fd, KVM_SET_XSAVE, &xs) < 0)
+        log_msg(LOG_KVM, "vCPU %u: KVM_SET_XSAVE: %s\n", cpu->index, strerror(errno));
+}
+
 int x86_vcpu_reset(VCpu *cpu, const BootCpuState *boot)
 {
     bool bsp = cpu->index == 0;
@@ -431,6 +540,7 @@ int x86_vcpu_reset(VCpu *cpu, const BootCpuState *boot)
         ioctl(cpu->fd, KVM_SET_VCPU_EVENTS, &ev) < 0 || ioctl(cpu->fd, KVM_SET_MP_STATE, &mp) < 0)
         goto fail;
     /* Optional state: not every KVM has these. */
+    reset_xsave(cpu);
     ioctl(cpu->fd, KVM_SET_DEBUGREGS, &dbg);
     ioctl(cpu->fd, KVM_SET_XCRS, &xcrs);
     return set_reset_msrs(cpu);

@@ -62,6 +62,7 @@ typedef struct KvmConfig {
     const char *dev_path;   /* default /dev/kvm; VMM_KVM_DEVICE overrides */
     CpuTopology topo;
     CpuModel model;
+    uint64_t mmio_hole_start;   /* [this, 4 GiB) is MMIO: uncached in the boot MTRRs */
 } KvmConfig;
 
 int kvm_init(const KvmConfig *cfg);      /* -1 with a one-line message */

@@ -89,6 +89,7 @@ static int pc_init_kvm(void)
         .dev_path = pc.cfg.kvm_device,
         .topo = pc.cfg.topo,
         .model = pc.cfg.cpu_model,
+        .mmio_hole_start = PC_PCI_HOLE_START,
     };
     if (kvm_init(&kc) < 0)
         return -1;
