@@ -106,6 +106,10 @@ uint64_t boot_area_put(BootArea *a, const void *data, size_t len, size_t align);
 /* Write the boot GDT at BOOT_GDT_ADDR and set cpu's gdt_base/limit and rsp;
  * -1 with a message if low RAM is missing. */
 int boot_cpu_common(BootCpuState *cpu);
+#define BOOT_LEGACY_HOLE_END 0x100000ULL
+/* NULL if [gpa, gpa+len) may receive a kernel segment, module or initrd (RAM
+ * at or above BOOT_INFO_END, clear of [PC_EBDA_START, 1 MiB)), else why not. */
+const char *boot_range_check(uint64_t gpa, uint64_t len);
 /* ELF images: 0 if img has a sane ELF header whose program headers lie in
  * the file (is64 set for ELFCLASS64), -1 with *why otherwise. */
 int elf_check(const uint8_t *img, size_t len, bool *is64, const char **why);

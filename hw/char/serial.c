@@ -85,7 +85,6 @@ enum {
 #define UART_RESET_DIVISOR 0x0c
 
 struct SerialState {
-    uint16_t iobase;
     unsigned irq;
     Chardev *chr;
     ChardevHandlers chr_handlers;   /* kept here: the chardev may hold the pointer */
@@ -488,7 +487,6 @@ SerialState *serial_create(uint16_t iobase, unsigned irq, Chardev *chr)
         return NULL;
     }
     s = xzalloc(sizeof(*s));
-    s->iobase = iobase;
     s->irq = irq;
     s->chr = chr;
     if (pio_region_add(iobase, 8, &serial_ops, s, "serial") < 0) {

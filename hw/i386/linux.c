@@ -25,8 +25,11 @@
 #define HDR_HEAP_END_PTR 0x224
 #define HDR_CMD_LINE_PTR 0x228
 #define HDR_INITRD_ADDR_MAX 0x22c
+#define HDR_KERNEL_ALIGNMENT 0x230
+#define HDR_RELOCATABLE 0x234
 #define HDR_XLOADFLAGS 0x236
 #define HDR_CMDLINE_SIZE 0x238
+#define HDR_PREF_ADDRESS 0x258
 #define HDR_INIT_SIZE 0x260
 /* The setup header may not run into boot_params' edd_mbr_sig_buffer. */
 #define HDR_COPY_LIMIT 0x290
@@ -56,8 +59,39 @@ typedef struct LinuxImage {
     size_t len;
     uint16_t version;
     size_t kernel_off, kernel_size;   /* the protected-mode part */
-    uint64_t mem_needed;              /* bytes from KERNEL_LOAD_ADDR */
+    uint64_t mem_end;                 /* end of the memory it needs to boot */
 } LinuxImage;
+
+static uint64_t rd64(const uint8_t *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+
+/*
+ * Protocol 2.10+: init_size bytes from the kernel's runtime start are what it
+ * needs before it reads the memory map.  The decompressor (startup_32/64)
+ * runs at our load address rounded up to kernel_alignment when relocatable,
+ * but never below pref_address (LOAD_PHYSICAL_ADDR, usually 16 MiB), and at
+ * pref_address when not relocatable (boot.rst, "pref_address", "init_size").
+ */
+static int decompress_end(const LinuxImage *li, uint64_t *end)
+{
+    uint64_t start = KERNEL_LOAD_ADDR, pref = rd64(li->img + HDR_PREF_ADDRESS);
+    uint32_t align = rd32(li->img + HDR_KERNEL_ALIGNMENT);
+    if (li->img[HDR_RELOCATABLE]) {
+        if (align == 0 || (align & (align - 1))) {
+            error_report("kernel: invalid kernel_alignment 0x%x in the bzImage header", align);
+            return -1;
+        }
+        start = (start + align - 1) & ~(uint64_t)(align - 1);
+    }
+    start = MAX(start, pref);
+    uint64_t init_end = start + rd32(li->img + HDR_INIT_SIZE);
+    if (init_end < start) {
+        error_report("kernel: invalid pref_address 0x%llx in the bzImage header",
+                     (unsigned long long)pref);
+        return -1;
+    }
+    *end = MAX(*end, init_end);
+    return 0;
+}
 
 static int parse_image(const BootInfo *bi, LinuxImage *li)
 {
@@ -77,12 +111,12 @@ static int parse_image(const BootInfo *bi, LinuxImage *li)
         return -1;
     }
     li->kernel_size = li->len - li->kernel_off;
-    li->mem_needed = li->kernel_size;
-    if (li->version >= 0x20a)   /* init_size: memory the kernel needs to boot */
-        li->mem_needed = MAX(li->mem_needed, rd32(li->img + HDR_INIT_SIZE));
-    if (KERNEL_LOAD_ADDR + li->mem_needed > bi->ram_below_4g) {
+    li->mem_end = KERNEL_LOAD_ADDR + li->kernel_size;
+    if (li->version >= 0x20a && decompress_end(li, &li->mem_end) < 0)
+        return -1;
+    if (li->mem_end > bi->ram_below_4g) {
         error_report("kernel does not fit in RAM (%llu MiB needed)",
-                     (unsigned long long)((KERNEL_LOAD_ADDR + li->mem_needed + MiB - 1) / MiB));
+                     (unsigned long long)((li->mem_end + MiB - 1) / MiB));
         return -1;
     }
     return 0;
@@ -118,7 +152,7 @@ static int load_initrd(const BootInfo *bi, const LinuxImage *li, uint8_t *bp)
     }
     /* Highest page below both the end of low RAM and initrd_addr_max. */
     uint64_t ceiling = MIN((uint64_t)rd32(li->img + HDR_INITRD_ADDR_MAX) + 1, bi->ram_below_4g);
-    uint64_t floor = (KERNEL_LOAD_ADDR + li->mem_needed + 0xfff) & ~0xfffULL;
+    uint64_t floor = (li->mem_end + 0xfff) & ~0xfffULL;
     uint64_t gpa, size;
     if (initrd_load_top(bi->initrd_paths, floor, ceiling, &gpa, &size) < 0)
         return -1;

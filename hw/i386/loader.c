@@ -94,6 +94,25 @@ uint64_t boot_area_put(BootArea *a, const void *data, size_t len, size_t align)
     return at;
 }
 
+/*
+ * Kernel images, modules and initrds may go anywhere in RAM except the
+ * boot information area and the PC's legacy hole from the EBDA to 1 MiB:
+ * the ACPI tables sit at 0xe0000 there, built before the kernel is loaded,
+ * and the e820 map reports the hole as reserved.
+ */
+const char *boot_range_check(uint64_t gpa, uint64_t len)
+{
+    if (gpa + len < gpa)
+        return "wraps around the address space";
+    if (gpa < BOOT_INFO_END)
+        return "overlaps the boot information area (below 0x30000)";
+    if (gpa < BOOT_LEGACY_HOLE_END && gpa + len > PC_EBDA_START)
+        return "overlaps the EBDA/VGA/BIOS area 0x9fc00-0xfffff (ACPI tables)";
+    if (!guest_mem_map(gpa, len))
+        return "is not in guest RAM";
+    return NULL;
+}
+
 /* ---- ELF ---- */
 
 /* A normalised program header (ELF32 and ELF64 read into one shape). */
@@ -118,28 +137,26 @@ static int elf_parse(const uint8_t *img, size_t len, ElfInfo *ei, const char **w
         *why = "ELF image is not little-endian";
         return -1;
     }
-    if (img[EI_CLASS] == ELFCLASS64) {
+    if (img[EI_CLASS] != ELFCLASS64 && img[EI_CLASS] != ELFCLASS32) {
+        *why = "unknown ELF class";
+        return -1;
+    }
+    bool is64 = img[EI_CLASS] == ELFCLASS64;
+    if (len < (is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr))) {
+        *why = "truncated ELF header";
+        return -1;
+    }
+    if (is64) {
         Elf64_Ehdr eh;
-        if (len < sizeof(eh)) {
-            *why = "truncated ELF header";
-            return -1;
-        }
         memcpy(&eh, img, sizeof(eh));
         *ei = (ElfInfo){ true, eh.e_entry, eh.e_phoff, eh.e_phnum, eh.e_phentsize };
-        if (ei->phentsize < sizeof(Elf64_Phdr))
-            goto bad_phdr;
-    } else if (img[EI_CLASS] == ELFCLASS32) {
+    } else {
         Elf32_Ehdr eh;
-        if (len < sizeof(eh)) {
-            *why = "truncated ELF header";
-            return -1;
-        }
         memcpy(&eh, img, sizeof(eh));
         *ei = (ElfInfo){ false, eh.e_entry, eh.e_phoff, eh.e_phnum, eh.e_phentsize };
-        if (ei->phentsize < sizeof(Elf32_Phdr))
-            goto bad_phdr;
-    } else {
-        *why = "unknown ELF class";
+    }
+    if (ei->phentsize < (is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr))) {
+        *why = "bad ELF program header size";
         return -1;
     }
     if (ei->phnum == 0 || !in_file(ei->phoff, (uint64_t)ei->phnum * ei->phentsize, len)) {
@@ -147,9 +164,6 @@ static int elf_parse(const uint8_t *img, size_t len, ElfInfo *ei, const char **w
         return -1;
     }
     return 0;
-bad_phdr:
-    *why = "bad ELF program header size";
-    return -1;
 }
 
 int elf_check(const uint8_t *img, size_t len, bool *is64, const char **why)
@@ -232,17 +246,13 @@ static int load_segment(const uint8_t *img, size_t len, const Phdr *ph, const ch
                      what, (unsigned long long)ph->offset);
         return -1;
     }
-    if (ph->paddr < BOOT_INFO_END) {
-        error_report("%s: ELF segment at 0x%llx overlaps the boot information area "
-                     "(below 0x%x)", what, (unsigned long long)ph->paddr, BOOT_INFO_END);
+    const char *why = boot_range_check(ph->paddr, ph->memsz);
+    if (why) {
+        error_report("%s: ELF segment [0x%llx, +0x%llx) %s", what,
+                     (unsigned long long)ph->paddr, (unsigned long long)ph->memsz, why);
         return -1;
     }
-    uint8_t *dst = ph->paddr + ph->memsz < ph->paddr ? NULL : guest_mem_map(ph->paddr, ph->memsz);
-    if (!dst) {
-        error_report("%s: ELF segment [0x%llx, +0x%llx) is not in guest RAM", what,
-                     (unsigned long long)ph->paddr, (unsigned long long)ph->memsz);
-        return -1;
-    }
+    uint8_t *dst = guest_mem_map(ph->paddr, ph->memsz);
     memcpy(dst, img + ph->offset, ph->filesz);
     memset(dst + ph->filesz, 0, ph->memsz - ph->filesz);
     return 0;
@@ -307,11 +317,13 @@ int initrd_load_top(const char *path, uint64_t floor, uint64_t ceiling,
     }
     *gpa = (ceiling - len) & ~0xfffULL;
     *size = len;
-    int r = guest_mem_write(*gpa, data, len);
+    const char *why = boot_range_check(*gpa, len);
+    if (!why)
+        guest_mem_write(*gpa, data, len);
     free(data);
-    if (r < 0) {
-        error_report("initrd '%s': [0x%llx, +0x%zx) is not in guest RAM", path,
-                     (unsigned long long)*gpa, len);
+    if (why) {
+        error_report("initrd '%s': [0x%llx, +0x%zx) %s", path, (unsigned long long)*gpa, len,
+                     why);
         return -1;
     }
     return 0;
@@ -370,15 +382,10 @@ KernelKind kernel_probe(const uint8_t *img, size_t len, const char **why)
         return KERNEL_PVH;
     if (multiboot_find_header(img, len) >= 0)
         return KERNEL_MULTIBOOT;
-    bool is64;
-    const char *elf_why;
-    if (len >= SELFMAG && memcmp(img, ELFMAG, SELFMAG) == 0 &&
-        elf_check(img, len, &is64, &elf_why) < 0) {
-        *why = elf_why;
-        return KERNEL_UNKNOWN;
-    }
     if (len >= SELFMAG && memcmp(img, ELFMAG, SELFMAG) == 0) {
-        *why = "ELF image without a PVH entry note or multiboot header";
+        bool is64;
+        if (elf_check(img, len, &is64, why) == 0)
+            *why = "ELF image without a PVH entry note or multiboot header";
         return KERNEL_UNKNOWN;
     }
     return probe_bzimage(img, len, why);

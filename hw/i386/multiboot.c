@@ -91,13 +91,13 @@ static int load_aout_kludge(const uint8_t *img, size_t len, size_t hoff, MbKerne
         return -1;
     }
     uint64_t mem_end = bss_end ? bss_end : end;
-    uint8_t *dst = load_addr >= BOOT_INFO_END ? guest_mem_map(load_addr, mem_end - load_addr)
-                                              : NULL;
-    if (!dst) {
-        error_report("multiboot: kernel [0x%x, 0x%llx) is not in usable guest RAM "
-                     "(0x%x up)", load_addr, (unsigned long long)mem_end, BOOT_INFO_END);
+    const char *why = boot_range_check(load_addr, mem_end - load_addr);
+    if (why) {
+        error_report("multiboot: kernel [0x%x, 0x%llx) %s", load_addr,
+                     (unsigned long long)mem_end, why);
         return -1;
     }
+    uint8_t *dst = guest_mem_map(load_addr, mem_end - load_addr);
     memcpy(dst, img + file_off, size);
     memset(dst + size, 0, mem_end - end);
     k->end = mem_end;
@@ -186,11 +186,15 @@ static int load_module(const char *item, uint64_t *next, uint64_t limit, BootAre
         return -1;
     }
     uint64_t at = (*next + 0xfff) & ~0xfffULL;
+    /* Skip the legacy hole rather than overwrite the ACPI tables in it. */
+    if (at < BOOT_LEGACY_HOLE_END && at + len > PC_EBDA_START)
+        at = BOOT_LEGACY_HOLE_END;
     int r = -1;
-    if (at > limit || len > limit - at || guest_mem_write(at, data, len) < 0) {
+    if (at > limit || len > limit - at || boot_range_check(at, len)) {
         error_report("multiboot module '%s' does not fit in RAM", path);
         goto out;
     }
+    guest_mem_write(at, data, len);
     uint64_t str = boot_area_put(area, item, strlen(item) + 1, 1);
     if (!str) {
         error_report("multiboot: module command lines too long");

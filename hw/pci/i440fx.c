@@ -27,7 +27,6 @@
 typedef struct I440FXState {
     PCIDevice host;
     PCIDevice isa;
-    uint64_t ram_below_4g;
     uint8_t rcr;
 } I440FXState;
 
@@ -159,9 +158,9 @@ static int piix3_init(I440FXState *s)
     return pio_region_add(PIIX3_RCR_PORT, 1, &rcr_ops, s, "piix3-rcr");
 }
 
+/* ram_below_4g is for the PAM/SMRAM model to come; nothing uses it yet. */
 int i440fx_create(uint64_t ram_below_4g)
 {
-    chipset.ram_below_4g = ram_below_4g;
     if (host_bridge_init(&chipset) < 0 || piix3_init(&chipset) < 0)
         return -1;
     return 0;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "devices.h"
+#include "fake-hw.h"
 #include "hw.h"
 #include "unit.h"
 #include "util.h"
@@ -17,57 +18,9 @@
 #define STAT_CMD 0x08
 #define STAT_AUXB 0x20
 
-static int irq_levels[IRQ_NUM_GSI];
-static int irq_raises[IRQ_NUM_GSI];
-static int resets;
-static ShutdownCause last_reset_cause;
-
-static void fake_set_level(void *opaque, unsigned gsi, int level)
-{
-    if (gsi >= IRQ_NUM_GSI)
-        return;
-    if (level && !irq_levels[gsi])
-        irq_raises[gsi]++;
-    irq_levels[gsi] = level;
-}
-
-static const IrqBackend fake_irq = { .set_level = fake_set_level };
-
-static void fake_reset(ShutdownCause cause)
-{
-    resets++;
-    last_reset_cause = cause;
-}
-
-static void fake_shutdown(ShutdownCause cause) { }
-static void fake_exit(int status) { }
-
-static const RunstateHooks fake_hooks = {
-    .shutdown = fake_shutdown,
-    .reset = fake_reset,
-    .exit = fake_exit,
-};
-
-static uint8_t inb(uint16_t port)
-{
-    uint64_t v = 0;
-    as_read(&pio_space, port, 1, &v);
-    return v & 0xff;
-}
-
-static void outb(uint16_t port, uint8_t v)
-{
-    as_write(&pio_space, port, 1, v);
-}
-
 static I8042State *setup(void)
 {
-    as_reset(&pio_space);
-    memset(irq_levels, 0, sizeof(irq_levels));
-    memset(irq_raises, 0, sizeof(irq_raises));
-    resets = 0;
-    irq_set_backend(&fake_irq);
-    runstate_set_hooks(&fake_hooks);
+    fake_hw_setup();
     I8042State *s = i8042_create();
     ck_assert_ptr_nonnull(s);
     return s;

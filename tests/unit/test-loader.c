@@ -198,6 +198,19 @@ START_TEST(probe_zimage_refused)
 }
 END_TEST
 
+/* Probe every prefix of img shorter than upto, each in a buffer of exactly
+ * that size (so that ASan/valgrind catch a read past the end). */
+static void probe_truncations(const uint8_t *img, size_t upto)
+{
+    const char *why;
+    for (size_t len = 0; len < upto; len++) {
+        uint8_t *copy = malloc(len ? len : 1);
+        memcpy(copy, img, len);
+        kernel_probe(copy, len, &why);
+        free(copy);
+    }
+}
+
 START_TEST(probe_truncated_bzimage)
 {
     const char *why;
@@ -205,12 +218,7 @@ START_TEST(probe_truncated_bzimage)
     ck_assert_int_eq(probe(img, 0x200, &why), KERNEL_UNKNOWN);
     ck_assert_int_eq(probe(img, 0x300, &why), KERNEL_UNKNOWN);
     /* Every truncation is handled without reading past the end. */
-    for (size_t len = 0; len < 1100; len++) {
-        uint8_t *copy = malloc(len ? len : 1);
-        memcpy(copy, img, len);
-        kernel_probe(copy, len, &why);
-        free(copy);
-    }
+    probe_truncations(img, 1100);
     free(img);
 }
 END_TEST
@@ -307,12 +315,7 @@ START_TEST(probe_elf_hostile)
     free(img);
     /* Every truncation of a valid PVH ELF. */
     img = make_elf(false, true, 4);
-    for (size_t len = 0; len < 0x900; len++) {
-        uint8_t *copy = malloc(len ? len : 1);
-        memcpy(copy, img, len);
-        kernel_probe(copy, len, &why);
-        free(copy);
-    }
+    probe_truncations(img, 0x900);
     free(img);
 }
 END_TEST
@@ -452,6 +455,87 @@ START_TEST(linux_initrd_errors)
     ck_assert_int_eq(linux_load(&bi, &cpu), -1);
     unlink(initrd);
     free(initrd);
+    free(img);
+    ram_teardown();
+}
+END_TEST
+
+/*
+ * The decompressor runs at max(load address rounded to kernel_alignment,
+ * pref_address) and needs init_size bytes there: a kernel whose pref_address
+ * is 16 MiB with a 32 MiB init_size needs 48 MiB, not 33.
+ */
+START_TEST(linux_init_size_from_pref_address)
+{
+    ram_setup();
+    uint8_t *img = make_bzimage(0x20f, true, true);
+    img[0x234] = 1;                                 /* relocatable_kernel */
+    wr32(img + 0x230, 0x200000);                    /* kernel_alignment */
+    wr32(img + 0x258, 16 * MiB);                    /* pref_address */
+    wr32(img + 0x260, 32 * MiB);                    /* init_size */
+    BootInfo bi = boot_info(img, BZ_LEN);
+    BootCpuState cpu;
+    ck_assert_int_eq(linux_load(&bi, &cpu), 0);
+    bi.ram_below_4g = 40 * MiB;
+    ck_assert_int_eq(linux_load(&bi, &cpu), -1);
+    /* The initrd may not land in [16 MiB, 16 MiB + init_size) either. */
+    bi.ram_below_4g = RAM_SIZE;
+    wr32(img + 0x260, RAM_SIZE - 16 * MiB - 0x800);
+    static char one_mib[MiB];
+    char *initrd = temp_file(one_mib, sizeof(one_mib));
+    bi.initrd_paths = initrd;
+    ck_assert_int_eq(linux_load(&bi, &cpu), -1);
+    wr32(img + 0x260, 32 * MiB);
+    ck_assert_int_eq(linux_load(&bi, &cpu), 0);
+    ck_assert_uint_ge(rd32(ram + BOOT_ZEROPAGE_ADDR + 0x218), 48 * MiB);
+    /* A relocatable kernel must give a power-of-two alignment. */
+    wr32(img + 0x230, 3);
+    ck_assert_int_eq(linux_load(&bi, &cpu), -1);
+    unlink(initrd);
+    free(initrd);
+    free(img);
+    ram_teardown();
+}
+END_TEST
+
+/* The ACPI tables live at 0xe0000: nothing the loaders place may go into
+ * [0x9fc00, 1 MiB), which the e820 map reports as reserved. */
+START_TEST(loaders_avoid_legacy_hole)
+{
+    ram_setup();
+    BootCpuState cpu;
+    memset(ram + 0xe0000, 0xa5, 16);
+    uint8_t *img = make_multiboot_aout(0);
+    wr32(img + 4096 + 12, 0xe1000);                 /* header_addr */
+    wr32(img + 4096 + 16, 0xe0000);                 /* a.out load_addr in the BIOS area */
+    wr32(img + 4096 + 24, 0);
+    BootInfo bi = boot_info(img, MB_LEN);
+    ck_assert_int_eq(multiboot_load(&bi, &cpu), -1);
+    ck_assert_uint_eq(ram[0xe0000], 0xa5);
+    free(img);
+    img = make_elf(false, true, 4);
+    Elf32_Phdr *ph = (Elf32_Phdr *)(img + sizeof(Elf32_Ehdr));
+    ph[0].p_paddr = 0x9f000;                        /* straddles the EBDA */
+    bi = boot_info(img, ELF_LEN);
+    ck_assert_int_eq(pvh_load(&bi, &cpu), -1);
+    ck_assert_uint_eq(ram[0x9fc00], 0);
+    free(img);
+    /* A module that would cross the hole is placed at 1 MiB instead. */
+    img = make_multiboot_aout(0);
+    wr32(img + 4096 + 12, 0x31000);
+    wr32(img + 4096 + 16, 0x30000);
+    wr32(img + 4096 + 24, 0x90000);                 /* kernel + bss end at 0x90000 */
+    static char module[0x20000];
+    memset(module, 0x5a, sizeof(module));
+    char *path = temp_file(module, sizeof(module));
+    bi = boot_info(img, MB_LEN);
+    bi.initrd_paths = path;
+    ck_assert_int_eq(multiboot_load(&bi, &cpu), 0);
+    const uint8_t *mod = ram + rd32(ram + cpu.rbx + 24);
+    ck_assert_uint_eq(rd32(mod), 0x100000);
+    ck_assert_uint_eq(ram[0xe0000], 0xa5);
+    unlink(path);
+    free(path);
     free(img);
     ram_teardown();
 }
@@ -720,6 +804,8 @@ int main(void)
     UNIT_TEST(s, linux_too_big_for_ram);
     UNIT_TEST(s, linux_initrd_errors);
     UNIT_TEST(s, linux_host_kernel);
+    UNIT_TEST(s, linux_init_size_from_pref_address);
+    UNIT_TEST(s, loaders_avoid_legacy_hole);
     UNIT_TEST(s, multiboot_aout_info);
     UNIT_TEST(s, multiboot_module_comma_escape);
     UNIT_TEST(s, multiboot_elf32);

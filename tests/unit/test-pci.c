@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "devices.h"
+#include "fake-hw.h"
 #include "hw.h"
 #include "pci.h"
 #include "unit.h"
@@ -15,21 +16,6 @@
 #define PM 0x600   /* PIIX4_PM_BASE, preconfigured */
 
 /* ---- fakes ---- */
-
-static int gsi_level[IRQ_NUM_GSI];
-static unsigned irq_calls;
-
-static void fake_set_level(void *opaque, unsigned gsi, int level)
-{
-    gsi_level[gsi] = level;
-    irq_calls++;
-}
-
-static ShutdownCause got_shutdown, got_reset;
-static unsigned n_shutdown, n_reset;
-static void hook_shutdown(ShutdownCause c) { got_shutdown = c; n_shutdown++; }
-static void hook_reset(ShutdownCause c) { got_reset = c; n_reset++; }
-static void hook_exit(int status) { }
 
 static uint64_t fake_bar_read(void *opaque, uint64_t off, unsigned size)
 {
@@ -54,12 +40,7 @@ static void fake_device_init(PCIDevice *d, int devfn)
 
 static void machine_setup(bool pm_preconfigure)
 {
-    static const IrqBackend backend = { .set_level = fake_set_level };
-    static const RunstateHooks hooks = { hook_shutdown, hook_reset, hook_exit };
-    as_reset(&pio_space);
-    as_reset(&mmio_space);
-    irq_set_backend(&backend);
-    runstate_set_hooks(&hooks);
+    fake_hw_setup();
     ck_assert_int_eq(pci_bus_init(), 0);
     ck_assert_int_eq(i440fx_create(128 * MiB), 0);
     ck_assert_int_eq(piix4_pm_create(PIIX4_PM_BASE, pm_preconfigure), 0);
@@ -84,18 +65,6 @@ static void cfg_write(unsigned devfn, unsigned reg, unsigned size, uint32_t val)
 {
     as_write(&pio_space, 0xcf8, 4, cfg_addr(0, devfn, reg));
     as_write(&pio_space, 0xcfc + (reg & 3), size, val);
-}
-
-static uint64_t pio_in(uint16_t port, unsigned size)
-{
-    uint64_t v;
-    as_read(&pio_space, port, size, &v);
-    return v;
-}
-
-static void pio_out(uint16_t port, unsigned size, uint64_t val)
-{
-    as_write(&pio_space, port, size, val);
 }
 
 /* ---- tests ---- */
@@ -238,44 +207,44 @@ START_TEST(pirq_routing_and_sharing)
     fake_device_init(&b, PCI_DEVFN(6, 0));   /* INTA -> PIRQ (6+1-1)%4 = C */
     pci_set_irq(&a, 1);   /* PIRQC disabled: nothing */
     for (int i = 0; i < IRQ_NUM_GSI; i++)
-        ck_assert_int_eq(gsi_level[i], 0);
+        ck_assert_int_eq(irq_levels[i], 0);
     ck_assert_uint_eq(cfg_read(a.devfn, PCI_STATUS, 2) & 0x08, 0x08);
 
     cfg_write(PCI_DEVFN(1, 0), 0x62, 1, 11);   /* PIRQC -> IRQ 11 */
-    ck_assert_int_eq(gsi_level[11], 1);
+    ck_assert_int_eq(irq_levels[11], 1);
     pci_set_irq(&b, 1);
     pci_set_irq(&a, 0);
-    ck_assert_int_eq(gsi_level[11], 1);        /* b still asserts */
+    ck_assert_int_eq(irq_levels[11], 1);        /* b still asserts */
     pci_set_irq(&a, 1);
     pci_set_irq(&b, 0);
-    ck_assert_int_eq(gsi_level[11], 1);
+    ck_assert_int_eq(irq_levels[11], 1);
     pci_set_irq(&a, 0);
-    ck_assert_int_eq(gsi_level[11], 0);
+    ck_assert_int_eq(irq_levels[11], 0);
 
     /* Rerouting moves an asserted line. */
     pci_set_irq(&a, 1);
     cfg_write(PCI_DEVFN(1, 0), 0x60, 4, 0x800a8080);   /* PIRQC -> IRQ 10 */
-    ck_assert_int_eq(gsi_level[11], 0);
-    ck_assert_int_eq(gsi_level[10], 1);
+    ck_assert_int_eq(irq_levels[11], 0);
+    ck_assert_int_eq(irq_levels[10], 1);
     /* INTx disable masks it. */
     cfg_write(a.devfn, PCI_COMMAND, 2, PCI_COMMAND_INTX_DISABLE);
-    ck_assert_int_eq(gsi_level[10], 0);
+    ck_assert_int_eq(irq_levels[10], 0);
     cfg_write(a.devfn, PCI_COMMAND, 2, 0);
-    ck_assert_int_eq(gsi_level[10], 1);
+    ck_assert_int_eq(irq_levels[10], 1);
     /* Disabling the PIRQ lowers it. */
     cfg_write(PCI_DEVFN(1, 0), 0x62, 1, 0x80);
-    ck_assert_int_eq(gsi_level[10], 0);
+    ck_assert_int_eq(irq_levels[10], 0);
 
     /* Other pins rotate: slot 6 INTB -> PIRQ (6+2-1)%4 = D. */
     b.config[PCI_INTERRUPT_PIN] = 2;
     cfg_write(PCI_DEVFN(1, 0), 0x63, 1, 5);
     pci_set_irq(&b, 1);
-    ck_assert_int_eq(gsi_level[5], 1);
+    ck_assert_int_eq(irq_levels[5], 1);
     ck_assert_int_eq(irq_get_level(5), 1);
     /* Reserved IRQs (0, 1, 2, 8, 13) are refused. */
     cfg_write(PCI_DEVFN(1, 0), 0x63, 1, 2);
-    ck_assert_int_eq(gsi_level[5], 0);
-    ck_assert_int_eq(gsi_level[2], 0);
+    ck_assert_int_eq(irq_levels[5], 0);
+    ck_assert_int_eq(irq_levels[2], 0);
 }
 END_TEST
 
@@ -283,17 +252,17 @@ START_TEST(reset_control_register)
 {
     machine_setup(true);
     pio_out(0xcf9, 1, 0x02);
-    ck_assert_uint_eq(n_reset, 0);
+    ck_assert_uint_eq(resets, 0);
     ck_assert_uint_eq(pio_in(0xcf9, 1), 0x02);
     pio_out(0xcf9, 1, 0x06);
-    ck_assert_uint_eq(n_reset, 1);
-    ck_assert_int_eq(got_reset, SHUTDOWN_CAUSE_GUEST_RESET);
+    ck_assert_uint_eq(resets, 1);
+    ck_assert_int_eq(last_reset_cause, SHUTDOWN_CAUSE_GUEST_RESET);
     ck_assert_uint_eq(pio_in(0xcf9, 1), 0x06);
     /* A machine reset (what the hook would do) re-arms it. */
     reset_all();
     ck_assert_uint_eq(pio_in(0xcf9, 1), 0);
     pio_out(0xcf9, 1, 0x06);
-    ck_assert_uint_eq(n_reset, 2);
+    ck_assert_uint_eq(resets, 2);
 }
 END_TEST
 
@@ -302,13 +271,13 @@ START_TEST(pm_s5_shutdown)
     machine_setup(true);
     ck_assert_uint_eq(pio_in(PM + 4, 2) & 1, 1);   /* SCI_EN */
     pio_out(PM + 4, 2, (1 << 10) | (1 << 13));     /* SLP_TYP 1: not S5 */
-    ck_assert_uint_eq(n_shutdown, 0);
+    ck_assert_uint_eq(shutdowns, 0);
     pio_out(PM + 4, 2, (PIIX4_SLP_TYP_S5 << 10) | (1 << 13));
-    ck_assert_uint_eq(n_shutdown, 1);
-    ck_assert_int_eq(got_shutdown, SHUTDOWN_CAUSE_GUEST_SHUTDOWN);
+    ck_assert_uint_eq(shutdowns, 1);
+    ck_assert_int_eq(last_shutdown_cause, SHUTDOWN_CAUSE_GUEST_SHUTDOWN);
     /* A byte write to the high half works too; SLP_EN reads back 0. */
     pio_out(PM + 5, 1, 0x20);
-    ck_assert_uint_eq(n_shutdown, 2);
+    ck_assert_uint_eq(shutdowns, 2);
     ck_assert_uint_eq(pio_in(PM + 4, 2) & (1 << 13), 0);
 }
 END_TEST
@@ -318,13 +287,13 @@ START_TEST(pm_power_button_sci)
     machine_setup(true);
     piix4_pm_power_button();
     ck_assert_uint_eq(pio_in(PM, 2), 0x0100);
-    ck_assert_int_eq(gsi_level[ACPI_SCI_IRQ], 0);   /* not enabled */
+    ck_assert_int_eq(irq_levels[ACPI_SCI_IRQ], 0);   /* not enabled */
     pio_out(PM + 2, 2, 0x0100);                      /* PWRBTN_EN */
-    ck_assert_int_eq(gsi_level[ACPI_SCI_IRQ], 1);
+    ck_assert_int_eq(irq_levels[ACPI_SCI_IRQ], 1);
     ck_assert_uint_eq(pio_in(PM + 2, 2), 0x0100);
     pio_out(PM, 2, 0x0100);                          /* w1c */
     ck_assert_uint_eq(pio_in(PM, 2), 0);
-    ck_assert_int_eq(gsi_level[ACPI_SCI_IRQ], 0);
+    ck_assert_int_eq(irq_levels[ACPI_SCI_IRQ], 0);
     /* GPE0 block: no sources, EN writable, STS reads 0. */
     pio_out(PM + 0x0e, 2, 0x0003);
     ck_assert_uint_eq(pio_in(PM + 0x0c, 4), 0x00030000);
@@ -349,9 +318,9 @@ START_TEST(pm_timer_runs_on_virtual_clock)
     ck_assert_uint_eq(pio_in(PM, 2) & 1, 0);
     vclock_warp(2400000000LL);
     ck_assert_uint_eq(pio_in(PM, 2) & 1, 1);
-    ck_assert_int_eq(gsi_level[ACPI_SCI_IRQ], 1);
+    ck_assert_int_eq(irq_levels[ACPI_SCI_IRQ], 1);
     pio_out(PM, 2, 0x0001);
-    ck_assert_int_eq(gsi_level[ACPI_SCI_IRQ], 0);
+    ck_assert_int_eq(irq_levels[ACPI_SCI_IRQ], 0);
     /* Wraps at 24 bits; the next toggle comes 2^23 ticks later. */
     vclock_warp(4700000000LL);
     ck_assert_uint_eq(pio_in(PM, 2) & 1, 1);

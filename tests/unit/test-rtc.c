@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "devices.h"
+#include "fake-hw.h"
 #include "hw.h"
 #include "unit.h"
 #include "util.h"
@@ -13,40 +14,21 @@
 #define MS (1000 * 1000LL)
 #define SEC (1000 * MS)
 
-static int irq_levels[IRQ_NUM_GSI];
-
-static void fake_set_level(void *opaque, unsigned gsi, int level)
-{
-    if (gsi < IRQ_NUM_GSI)
-        irq_levels[gsi] = level;
-}
-
-static const IrqBackend fake_irq = { .set_level = fake_set_level };
-
 static uint8_t cmos_read(uint8_t idx)
 {
-    uint64_t v = 0;
-    as_write(&pio_space, 0x70, 1, idx);
-    as_read(&pio_space, 0x71, 1, &v);
-    return v & 0xff;
+    outb(0x70, idx);
+    return inb(0x71);
 }
 
 static void cmos_write(uint8_t idx, uint8_t val)
 {
-    as_write(&pio_space, 0x70, 1, idx);
-    as_write(&pio_space, 0x71, 1, val);
-}
-
-static void warp_by(int64_t ns)
-{
-    vclock_warp(clock_ns(CLOCK_VIRTUAL_NS) + ns);
+    outb(0x70, idx);
+    outb(0x71, val);
 }
 
 static RtcState *setup(void)
 {
-    as_reset(&pio_space);
-    memset(irq_levels, 0, sizeof(irq_levels));
-    irq_set_backend(&fake_irq);
+    fake_hw_setup();
     vclock_set_manual(true);
     RtcState *s = rtc_create();
     ck_assert_ptr_nonnull(s);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "devices.h"
+#include "fake-hw.h"
 #include "hw.h"
 #include "unit.h"
 #include "util.h"
@@ -26,42 +27,13 @@
 #define MSR (BASE + 6)
 #define SCR (BASE + 7)
 
-static int irq_levels[IRQ_NUM_GSI];
-
-static void fake_set_level(void *opaque, unsigned gsi, int level)
-{
-    if (gsi < IRQ_NUM_GSI)
-        irq_levels[gsi] = level;
-}
-
-static const IrqBackend fake_irq = { .set_level = fake_set_level };
-
-static uint8_t inb(uint16_t port)
-{
-    uint64_t v = 0;
-    as_read(&pio_space, port, 1, &v);
-    return v & 0xff;
-}
-
-static void outb(uint16_t port, uint8_t v)
-{
-    as_write(&pio_space, port, 1, v);
-}
-
 static SerialState *setup(void)
 {
-    as_reset(&pio_space);
-    memset(irq_levels, 0, sizeof(irq_levels));
-    irq_set_backend(&fake_irq);
+    fake_hw_setup();
     vclock_set_manual(true);
     SerialState *s = serial_create(BASE, COM1_IRQ, NULL);
     ck_assert_ptr_nonnull(s);
     return s;
-}
-
-static void warp_by(int64_t ns)
-{
-    vclock_warp(clock_ns(CLOCK_VIRTUAL_NS) + ns);
 }
 
 START_TEST(reset_values)
@@ -292,6 +264,40 @@ START_TEST(system_reset_restores_defaults)
 }
 END_TEST
 
+/*
+ * Linux 8250 autoconfig_irq() (used for ports without a known IRQ): with
+ * OUT2 set and every interrupt enabled, one byte written to THR must raise
+ * the line; and serial8250_do_startup's THRE re-assertion test (IER THRI
+ * toggled, IIR read each time) must see a THRE interrupt both times, or
+ * Linux marks the port UART_BUG_THRE.
+ */
+START_TEST(linux_irq_probe_and_thre_test)
+{
+    setup();
+    outb(MCR, 0x0c);                  /* OUT1 | OUT2: probe_irq_on() */
+    outb(MCR, 0x00);
+    outb(MCR, 0x0b);                  /* DTR | RTS | OUT2 */
+    outb(IER, 0x0f);
+    inb(LSR);
+    inb(RBR);
+    inb(IIR);
+    inb(MSR);
+    ck_assert_int_eq(irq_levels[COM1_IRQ], 0);
+    outb(THR, 0xff);
+    ck_assert_int_eq(irq_levels[COM1_IRQ], 1);
+    outb(IER, 0);
+    ck_assert_int_eq(irq_levels[COM1_IRQ], 0);
+
+    outb(IER, 0x02);
+    ck_assert_uint_eq(inb(IIR) & 0x0f, 0x02);
+    outb(IER, 0);
+    outb(IER, 0x02);
+    ck_assert_uint_eq(inb(IIR) & 0x0f, 0x02);
+    ck_assert_uint_eq(inb(IIR) & 0x0f, 0x01);   /* the IIR read cleared it */
+    outb(IER, 0);
+}
+END_TEST
+
 START_TEST(transmit_to_chardev)
 {
     char path[] = "/tmp/vmm-test-serial-XXXXXX";
@@ -300,8 +306,7 @@ START_TEST(transmit_to_chardev)
     close(fd);
     char *spec = xasprintf("file:%s", path);
 
-    as_reset(&pio_space);
-    irq_set_backend(&fake_irq);
+    fake_hw_setup();
     vclock_set_manual(true);
     main_loop_init();
     Chardev *chr = chardev_open(spec, "serial0");
@@ -341,6 +346,7 @@ int main(void)
     UNIT_TEST(s, out2_gates_irq);
     UNIT_TEST(s, no_chardev_hostile_guest);
     UNIT_TEST(s, system_reset_restores_defaults);
+    UNIT_TEST(s, linux_irq_probe_and_thre_test);
     UNIT_TEST(s, transmit_to_chardev);
     return unit_run(s);
 }
