@@ -11,5 +11,6 @@ if [ ! -x "$VMM" ]; then
     echo "not ok - vmm-binary: $VMM not built"
     exit 1
 fi
-VM_CMD=("$VMM" -display none -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=4)
+VM_BASE=("$VMM" -display none -device isa-debug-exit,iobase=0xf4,iosize=4)
+VM_CMD=("${VM_BASE[@]}" -serial stdio)
 run_all_payload_tests

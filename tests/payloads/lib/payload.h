@@ -55,6 +55,10 @@ static inline void wrmsr(uint32_t msr, uint64_t v)
 {
     __asm__ volatile("wrmsr" :: "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
 }
+static inline void cpuid_count(uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+    __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+}
 static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
 static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
 static inline void sti(void) { __asm__ volatile("sti" ::: "memory"); }
@@ -74,6 +78,9 @@ uint64_t udiv64(uint64_t n, uint64_t d, uint64_t *rem);
  * value (decimal or 0x hex).  False if absent or malformed.
  */
 bool cmdline_get_u64(const char *cmdline, const char *key, uint64_t *val);
+/* The value of "key=value" copied into buf (NUL-terminated, truncated to
+ * size - 1); false if absent. */
+bool cmdline_get_str(const char *cmdline, const char *key, char *buf, size_t size);
 
 /* ---- console.c: COM1, printf, exit ---- */
 void serial_init(void);
@@ -192,6 +199,8 @@ uint32_t lapic_id(void);
  * for n-1 APs; returns how many APs checked in.
  */
 int smp_start_aps(const uint32_t *ids, int n, unsigned timeout_ms);
+/* If set, every AP calls this (CPL0, own stack) before it checks in. */
+extern void (*volatile smp_ap_hook)(void);
 
 /* ---- busy waiting ---- */
 /* Roughly us microseconds (port 0x80 reads; each is at least one exit). */

@@ -19,10 +19,13 @@
 extern const char ap_trampoline_start[], ap_trampoline_end[], ap_trampoline_gdtr[];
 
 static volatile uint32_t ap_started;
+void (*volatile smp_ap_hook)(void);
 
 void ap_main(void);
 void ap_main(void)
 {
+    if (smp_ap_hook)
+        smp_ap_hook();
     __atomic_fetch_add(&ap_started, 1, __ATOMIC_SEQ_CST);   /* lock add */
 }
 

@@ -110,7 +110,8 @@ static bool parse_u64(const char *s, size_t len, uint64_t *val)
     return true;
 }
 
-bool cmdline_get_u64(const char *cmdline, const char *key, uint64_t *val)
+/* The value of the first "key=value" word: start and length, or NULL. */
+static const char *find_value(const char *cmdline, const char *key, size_t *len)
 {
     size_t klen = strlen(key);
     const char *p = cmdline;
@@ -121,8 +122,30 @@ bool cmdline_get_u64(const char *cmdline, const char *key, uint64_t *val)
         while (*p && *p != ' ')
             p++;
         size_t wlen = p - word;
-        if (wlen > klen && word[klen] == '=' && strncmp(word, key, klen) == 0)
-            return parse_u64(word + klen + 1, wlen - klen - 1, val);
+        if (wlen > klen && word[klen] == '=' && strncmp(word, key, klen) == 0) {
+            *len = wlen - klen - 1;
+            return word + klen + 1;
+        }
     }
-    return false;
+    return NULL;
+}
+
+bool cmdline_get_u64(const char *cmdline, const char *key, uint64_t *val)
+{
+    size_t len;
+    const char *v = find_value(cmdline, key, &len);
+    return v && parse_u64(v, len, val);
+}
+
+bool cmdline_get_str(const char *cmdline, const char *key, char *buf, size_t size)
+{
+    size_t len;
+    const char *v = find_value(cmdline, key, &len);
+    if (!v || size == 0)
+        return false;
+    if (len > size - 1)
+        len = size - 1;
+    memcpy(buf, v, len);
+    buf[len] = 0;
+    return true;
 }
