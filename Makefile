@@ -9,8 +9,13 @@ TEST_DEPS  := qemu-system-x86 seabios busybox-static cpio python3 \
               binutils dpkg-dev kmod
 .DEFAULT_GOAL := all
 
-ifneq ($(wildcard config.mak),)
-include config.mak
+# GNU make remakes config.mak with ./configure when it is missing or older
+# than configure, then restarts with its settings.  Goals that install
+# packages first (check, run, ...) configure in their recursive make, after
+# the packages are there.
+NO_CONFIG_GOALS := deps clean distclean check run check-linux bench
+ifneq ($(if $(MAKECMDGOALS),$(filter-out $(NO_CONFIG_GOALS),$(MAKECMDGOALS)),all),)
+-include config.mak
 endif
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
