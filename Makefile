@@ -4,7 +4,7 @@
 BUILD ?= build
 # Packages needed to build vmm and run its tests (Debian 12 names).
 BUILD_DEPS := gcc make pkg-config libfdt-dev libaio-dev zlib1g-dev \
-              libpixman-1-dev libvncserver-dev check
+              libpixman-1-dev libvncserver-dev libjson-c-dev check
 TEST_DEPS  := qemu-system-x86 seabios busybox-static cpio python3 \
               binutils dpkg-dev kmod
 .DEFAULT_GOAL := all

@@ -3,6 +3,7 @@
  * main loop.  Every malformed or unsupported option is one line
  * "vmm: <what>: <why>" and exit status 1, before any guest state exists.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,11 +15,28 @@
 #include "config-host.h"
 #include "cpu.h"
 #include "hw.h"
+#include "monitor.h"
 #include "pc.h"
 #include "util.h"
 
+#define MAX_MONITORS 8
+#define MAX_CHARDEVS 16
+
+typedef struct MonitorSpec {
+    const char *chardev;    /* legacy spec ("unix:/p,server=on") or NULL */
+    char chardev_id[64];    /* -mon chardev=ID, "" if none */
+    MonitorMode mode;
+    bool pretty;
+} MonitorSpec;
+
 typedef struct Options {
     MachineConfig m;
+    MonitorSpec monitors[MAX_MONITORS];
+    unsigned nmonitors;
+    bool monitor_none;          /* -monitor none */
+    const char *chardevs[MAX_CHARDEVS];
+    unsigned nchardevs;
+    bool qmp_pretty;
     bool nographic, display_none;
     const char *pidfile, *logfile, *log_items;
     unsigned nserial_given;
@@ -307,6 +325,95 @@ static int opt_serial(Options *o, const char *arg)
     return 0;
 }
 
+static int add_monitor(Options *o, const char *opt, const char *arg, const MonitorSpec *m)
+{
+    if (o->nmonitors >= MAX_MONITORS) {
+        error_report("%s %s: at most %d monitors are supported", opt, arg, MAX_MONITORS);
+        return -1;
+    }
+    o->monitors[o->nmonitors++] = *m;
+    return 0;
+}
+
+/* -monitor DEV: an HMP monitor on a chardev given in -serial syntax. */
+static int opt_monitor(Options *o, const char *arg)
+{
+    if (!strcmp(arg, "none")) {
+        o->monitor_none = true;
+        return 0;
+    }
+    MonitorSpec m = { .chardev = arg, .mode = MONITOR_HMP };
+    return add_monitor(o, "-monitor", arg, &m);
+}
+
+static int opt_qmp(Options *o, const char *arg)
+{
+    MonitorSpec m = { .chardev = arg, .mode = MONITOR_QMP };
+    return add_monitor(o, "-qmp", arg, &m);
+}
+
+static int opt_qmp_pretty(Options *o, const char *arg)
+{
+    MonitorSpec m = { .chardev = arg, .mode = MONITOR_QMP, .pretty = true };
+    return add_monitor(o, "-qmp-pretty", arg, &m);
+}
+
+static int opt_chardev(Options *o, const char *arg)
+{
+    if (o->nchardevs >= MAX_CHARDEVS) {
+        error_report("-chardev %s: at most %d chardevs are supported", arg, MAX_CHARDEVS);
+        return -1;
+    }
+    o->chardevs[o->nchardevs++] = arg;
+    return 0;
+}
+
+/* -mon chardev=ID[,mode=readline|control][,pretty=on|off] */
+static int opt_mon(Options *o, const char *arg)
+{
+    Opts *kv = parse_opts("-mon", arg, NULL);
+    if (!kv)
+        return -1;
+    const char *id = opts_get(kv, "chardev"), *mode = opts_get(kv, "mode");
+    const char *pretty = opts_get(kv, "pretty"), *bad = opts_first_unused(kv);
+    MonitorSpec m = { .mode = MONITOR_HMP };
+    int ret = -1;
+    if (bad)
+        error_report("-mon %s: unknown parameter '%s'", arg, bad);
+    else if (!id)
+        error_report("-mon %s: Parameter 'chardev' is missing", arg);
+    else if (strlen(id) >= sizeof(m.chardev_id))
+        error_report("-mon %s: chardev id too long", arg);
+    else if (mode && strcmp(mode, "readline") && strcmp(mode, "control"))
+        error_report("-mon %s: mode must be readline or control", arg);
+    else if (pretty && parse_bool(pretty, &m.pretty) < 0)
+        error_report("-mon %s: pretty expects on or off", arg);
+    else {
+        snprintf(m.chardev_id, sizeof(m.chardev_id), "%s", id);
+        m.mode = mode && !strcmp(mode, "control") ? MONITOR_QMP : MONITOR_HMP;
+        ret = add_monitor(o, "-mon", arg, &m);
+    }
+    opts_free(kv);
+    return ret;
+}
+
+/* -uuid: 8-4-4-4-12 hex digits (RFC 4122 text form). */
+static int opt_uuid(Options *o, const char *arg)
+{
+    static const int dash[] = { 8, 13, 18, 23 };
+    bool ok = strlen(arg) == 36;
+    for (int i = 0; ok && i < 36; i++) {
+        bool want_dash = i == dash[0] || i == dash[1] || i == dash[2] || i == dash[3];
+        ok = want_dash ? arg[i] == '-' : isxdigit((unsigned char)arg[i]);
+    }
+    if (!ok) {
+        error_report("-uuid %s: not a UUID (expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", arg);
+        return -1;
+    }
+    o->m.uuid = arg;
+    return 0;
+}
+
 static int opt_display(Options *o, const char *arg)
 {
     if (!strcmp(arg, "none")) {
@@ -359,7 +466,7 @@ typedef struct Option {
 
 enum { F_NONE, F_KERNEL, F_INITRD, F_APPEND, F_NOGRAPHIC, F_NOREBOOT, F_NOSHUTDOWN,
        F_ENABLE_KVM, F_PIDFILE, F_LOGFILE, F_LOGITEMS, F_VERSION, F_HELP, F_QTEST,
-       F_QTEST_LOG, F_NODEFAULTS };
+       F_QTEST_LOG, F_NODEFAULTS, F_START_PAUSED };
 
 static const Option options[] = {
     { "m", ARG, opt_m, 0 }, { "smp", ARG, opt_smp, 0 }, { "accel", ARG, opt_accel, 0 },
@@ -374,6 +481,9 @@ static const Option options[] = {
     { "version", NOARG, NULL, F_VERSION }, { "h", NOARG, NULL, F_HELP },
     { "help", NOARG, NULL, F_HELP }, { "qtest", ARG, NULL, F_QTEST },
     { "qtest-log", ARG, NULL, F_QTEST_LOG }, { "nodefaults", NOARG, NULL, F_NODEFAULTS },
+    { "monitor", ARG, opt_monitor, 0 }, { "qmp", ARG, opt_qmp, 0 },
+    { "qmp-pretty", ARG, opt_qmp_pretty, 0 }, { "chardev", ARG, opt_chardev, 0 },
+    { "mon", ARG, opt_mon, 0 }, { "uuid", ARG, opt_uuid, 0 }, { "S", NOARG, NULL, F_START_PAUSED },
 };
 
 static void handle_simple(Options *o, int flag, const char *arg)
@@ -393,6 +503,8 @@ static void handle_simple(Options *o, int flag, const char *arg)
     case F_HELP: usage(); exit(0);
     case F_QTEST: o->m.qtest_spec = arg; break;
     case F_QTEST_LOG: o->m.qtest_log = arg; break;
+    case F_START_PAUSED: o->m.start_paused = true; break;
+
     default: break;
     }
 }
@@ -461,8 +573,11 @@ static int finish_config(Options *o)
         return -1;
     }
     if (!o->nserial_given) {
-        /* QEMU: COM1 goes to stdio with -nographic, else to the (absent) console. */
-        m->serial[0] = o->nographic ? "mon:stdio" : "null";
+        /* QEMU: with -nographic COM1 shares stdio with the monitor (Ctrl-A c)
+         * unless a monitor is placed elsewhere; else it goes to the (absent)
+         * console. */
+        bool own_monitor = o->nmonitors > 0 || o->monitor_none;
+        m->serial[0] = !o->nographic ? "null" : own_monitor ? "stdio" : "mon:stdio";
         m->nserial = 1;
     }
     if (o->logfile && log_set_file(o->logfile) < 0) {
@@ -506,9 +621,64 @@ static void on_terminate(int signo, void *opaque)
 {
     (void)opaque;
     /* Like QEMU: a host signal ends vmm even with -no-shutdown, which only
-     * applies to shutdowns the guest asks for. */
+     * applies to shutdowns the guest asks for; monitors get SHUTDOWN. */
     error_report("terminating on signal %d", signo);
-    main_loop_quit(0);
+    request_shutdown(SHUTDOWN_CAUSE_HOST_SIGNAL);
+}
+
+static Chardev *monitor_chardevs[MAX_MONITORS];
+static unsigned nmonitor_chardevs;
+
+/* -chardev backends first (-serial chardev:ID and -mon refer to them), then
+ * the monitors, all before the machine, as QEMU does. */
+static int start_monitors(Options *o)
+{
+    monitor_commands_init();
+    qmp_events_init();
+    for (unsigned i = 0; i < o->nchardevs; i++) {
+        if (!chardev_new_from_opts(o->chardevs[i]))
+            return -1;
+    }
+    for (unsigned i = 0; i < o->nmonitors; i++) {
+        const MonitorSpec *m = &o->monitors[i];
+        Chardev *chr;
+        if (m->chardev_id[0]) {
+            chr = chardev_find(m->chardev_id);
+            if (!chr) {
+                error_report("-mon chardev=%s: chardev '%s' not found", m->chardev_id,
+                             m->chardev_id);
+                return -1;
+            }
+        } else {
+            char label[32];
+            snprintf(label, sizeof(label), "compat_monitor%u", i % MAX_MONITORS);
+            chr = chardev_open(m->chardev, label);
+            if (!chr)
+                return -1;
+        }
+        if (!monitor_new(chr, m->mode, m->pretty || o->qmp_pretty))
+            return -1;
+        monitor_chardevs[nmonitor_chardevs++] = chr;
+    }
+    for (unsigned i = 0; i < o->m.nserial; i++) {
+        if (!strncmp(o->m.serial[i], "mon:", 4))
+            o->m.has_monitor = true;
+    }
+    o->m.has_monitor = o->m.has_monitor || o->nmonitors > 0;
+    return 0;
+}
+
+/* Serial ports opened as "mon:stdio" (-nographic) share stdio with an HMP
+ * monitor reached with Ctrl-A c. */
+static void attach_mux_monitors(Options *o)
+{
+    for (Chardev *c = chardev_next(NULL); c; c = chardev_next(c)) {
+        bool used = false;
+        for (unsigned i = 0; i < nmonitor_chardevs; i++)
+            used = used || monitor_chardevs[i] == c;
+        if (!used && chardev_wants_monitor(c))
+            monitor_new(c, MONITOR_HMP, false);
+    }
 }
 
 int main(int argc, char **argv)
@@ -533,12 +703,18 @@ int main(int argc, char **argv)
 
     if (o.pidfile && write_pidfile(o.pidfile) < 0)
         return 1;
-    if (pc_machine_init(&o.m) < 0) {
+    if (start_monitors(&o) < 0 || pc_machine_init(&o.m) < 0) {
         chardev_stdio_restore_terminal();
         return 1;
     }
-    if (kvm_enabled())
-        vcpus_start();
+    attach_mux_monitors(&o);
+    if (o.m.start_paused) {
+        runstate_set(RUN_STATE_PRELAUNCH);
+    } else {
+        if (kvm_enabled())
+            vcpus_start();
+        runstate_set(RUN_STATE_RUNNING);
+    }
     int status = main_loop_run();
     if (kvm_enabled()) {
         vcpus_destroy();

@@ -4,6 +4,8 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <sys/types.h>
 #include <stdbool.h>
 
 #include "cpu.h"
@@ -27,6 +29,7 @@ typedef struct VCpu {
     bool thread_started;
     bool parked;
     bool stop_after_exit;   /* set by vcpus_stop_current() during an exit */
+    pid_t tid;              /* host thread id, for query-cpus-fast */
     struct kvm_lapic_state initial_lapic;
 } VCpu;
 
@@ -34,6 +37,6 @@ typedef struct VCpu {
 int x86_cpuid_init(const CpuModel *model);
 int x86_vcpu_init(VCpu *cpu, const CpuTopology *topo);
 int x86_vcpu_reset(VCpu *cpu, const BootCpuState *boot);
-void x86_dump_state(VCpu *cpu, int fd);
+void x86_dump_state(VCpu *cpu, FILE *f);
 
 #endif

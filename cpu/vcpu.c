@@ -112,9 +112,12 @@ static void crash_bh_cb(void *opaque)
 {
     (void)opaque;
     vcpus_pause();
-    /* Without a monitor nobody can inspect the stopped machine: exit 1, as
-     * QEMU does when it cannot continue. */
-    main_loop_quit(1);
+    runstate_set(RUN_STATE_INTERNAL_ERROR);
+    runstate_event(RUN_EVENT_STOP, SHUTDOWN_CAUSE_NONE);
+    /* With a monitor the stopped machine stays for inspection (info
+     * registers, system_reset); without one nobody can: exit 1, as QEMU. */
+    if (!kvm_state.cfg.keep_alive_on_crash)
+        main_loop_quit(1);
 }
 
 /* The guest cannot continue: report like QEMU, then stop all vCPUs. */
@@ -129,7 +132,8 @@ static void vcpu_crash(VCpu *cpu, const char *fmt, ...)
     bql_lock();
     fprintf(stderr, "%s", msg);
     fflush(stderr);
-    x86_dump_state(cpu, STDERR_FILENO);
+    x86_dump_state(cpu, stderr);
+    fflush(stderr);
     atomic_store(&crashed, true);
     bh_schedule(crash_bh);
     bql_unlock();
@@ -230,6 +234,7 @@ static void *vcpu_thread(void *arg)
 {
     VCpu *cpu = arg;
     current_cpu = cpu;
+    cpu->tid = gettid();
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIG_VCPU_KICK);
@@ -390,6 +395,109 @@ void vcpus_destroy(void)
 
 void vcpu_dump_state(unsigned i, int fd)
 {
+    FILE *f = fdopen(dup(fd), "w");
+    if (!f)
+        return;
     if (i < nvcpus)
-        x86_dump_state(&vcpus[i], fd);
+        x86_dump_state(&vcpus[i], f);
+    fclose(f);
+}
+
+/*
+ * KVM's vCPU ioctls wait for the vCPU's mutex, which KVM_RUN holds: the
+ * monitor's accessors pause running vCPUs around their access.  Returns
+ * whether the caller must resume them.
+ */
+static bool pause_for_access(void)
+{
+    if (vcpus_paused())
+        return false;
+    vcpus_pause();
+    return true;
+}
+
+static void resume_after_access(bool paused_here)
+{
+    if (paused_here)
+        vcpus_resume();
+}
+
+char *vcpu_state_string(unsigned i)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    if (i >= nvcpus)
+        return xstrdup("");
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return xstrdup("");
+    bool p = pause_for_access();
+    x86_dump_state(&vcpus[i], f);
+    resume_after_access(p);
+    fclose(f);
+    return buf;
+}
+
+int vcpu_translate(unsigned i, uint64_t linear, uint64_t *gpa)
+{
+    if (i >= nvcpus)
+        return -1;
+    struct kvm_translation t = { .linear_address = linear };
+    bool p = pause_for_access();
+    int ret = ioctl(vcpus[i].fd, KVM_TRANSLATE, &t);
+    resume_after_access(p);
+    if (ret < 0 || !t.valid)
+        return -1;
+    *gpa = t.physical_address;
+    return 0;
+}
+
+int vcpu_paging_state(unsigned i, uint64_t *cr0, uint64_t *cr3, uint64_t *cr4, uint64_t *efer)
+{
+    struct kvm_sregs sr;
+    if (i >= nvcpus)
+        return -1;
+    bool p = pause_for_access();
+    int ret = ioctl(vcpus[i].fd, KVM_GET_SREGS, &sr);
+    resume_after_access(p);
+    if (ret < 0)
+        return -1;
+    *cr0 = sr.cr0;
+    *cr3 = sr.cr3;
+    *cr4 = sr.cr4;
+    *efer = sr.efer;
+    return 0;
+}
+
+int vcpus_inject_nmi(void)
+{
+    int ret = 0;
+    bool p = pause_for_access();
+    for (unsigned i = 0; i < nvcpus; i++) {
+        if (ioctl(vcpus[i].fd, KVM_NMI) < 0)
+            ret = -1;
+    }
+    resume_after_access(p);
+    return ret;
+}
+
+long vcpu_thread_id(unsigned i)
+{
+    return i < nvcpus ? vcpus[i].tid : -1;
+}
+
+uint32_t vcpu_apic_id(unsigned i)
+{
+    return i < nvcpus ? vcpus[i].apic_id : 0;
+}
+
+bool vcpu_halted(unsigned i)
+{
+    struct kvm_mp_state mp = { 0 };
+    if (i >= nvcpus)
+        return false;
+    bool p = pause_for_access();
+    int ret = ioctl(vcpus[i].fd, KVM_GET_MP_STATE, &mp);
+    resume_after_access(p);
+    return ret == 0 && mp.mp_state == KVM_MP_STATE_HALTED;
 }

@@ -583,16 +583,12 @@ static void dump_code(FILE *f, VCpu *cpu, const struct kvm_regs *r, const struct
     fprintf(f, "\n");
 }
 
-void x86_dump_state(VCpu *cpu, int fd)
+void x86_dump_state(VCpu *cpu, FILE *f)
 {
     struct kvm_regs r;
     struct kvm_sregs sr;
-    FILE *f = fdopen(dup(fd), "w");
-    if (!f)
-        return;
     if (ioctl(cpu->fd, KVM_GET_REGS, &r) < 0 || ioctl(cpu->fd, KVM_GET_SREGS, &sr) < 0) {
         fprintf(f, "vCPU %u: cannot read registers: %s\n", cpu->index, strerror(errno));
-        fclose(f);
         return;
     }
     fprintf(f, "RAX=%016llx RBX=%016llx RCX=%016llx RDX=%016llx\n",
@@ -618,5 +614,4 @@ void x86_dump_state(VCpu *cpu, int fd)
     fprintf(f, "CR0=%08llx CR2=%016llx CR3=%016llx CR4=%08llx\n", sr.cr0, sr.cr2, sr.cr3, sr.cr4);
     fprintf(f, "EFER=%016llx APIC_BASE=%016llx\n", sr.efer, sr.apic_base);
     dump_code(f, cpu, &r, &sr);
-    fclose(f);
 }

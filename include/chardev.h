@@ -26,6 +26,21 @@ typedef struct ChardevHandlers {
  */
 Chardev *chardev_open(const char *spec, const char *label);
 void chardev_close(Chardev *c);
+/*
+ * -chardev BACKEND,id=ID[,...] (QEMU syntax): backends socket (path=P, or
+ * host=H,port=N; server=on|off, wait=on|off, legacy "server,nowait"),
+ * stdio (signal=on|off), pty, file (path=P), null; mux=on.  Registers the
+ * chardev under ID.  On error prints "vmm: -chardev OPTS: why", NULL.
+ * chardev_open("chardev:ID") then returns the registered chardev (each open
+ * takes a reference that chardev_close drops).
+ */
+Chardev *chardev_new_from_opts(const char *opts);
+/* The open chardev with this id/label (-chardev ids, serial0, ...), or NULL. */
+Chardev *chardev_find(const char *id);
+/* Every open chardev in creation order: chardev_next(NULL) is the first. */
+Chardev *chardev_next(Chardev *prev);
+/* mux=on: the chardev is shared by a frontend and a monitor (Ctrl-A c). */
+bool chardev_is_mux(const Chardev *c);
 const char *chardev_label(const Chardev *c);
 const char *chardev_filename(const Chardev *c);   /* e.g. "pty:/dev/pts/3" */
 
@@ -41,6 +56,17 @@ void chardev_write(Chardev *c, const uint8_t *buf, size_t len);
  * failed connection drops the rest. */
 void chardev_write_all(Chardev *c, const uint8_t *buf, size_t len);
 bool chardev_connected(const Chardev *c);
+/*
+ * Connection events for a frontend that greets its peer (the monitor):
+ * socket chardevs call event(opaque, 1) when a client connects and
+ * event(opaque, 0) when it goes away (possibly from inside a write that
+ * failed).  On the stdio chardev it reports the mux focus instead: 1 when
+ * Ctrl-A c gives the terminal to the monitor, 0 when it leaves.  NULL
+ * unregisters.  A client already connected when this is called (wait=on)
+ * gets no event: check chardev_connected().
+ */
+void chardev_set_event_handler(Chardev *c, void (*event)(void *opaque, int connected),
+                               void *opaque);
 
 /* The stdio chardev: put the terminal in raw mode / restore it (idempotent,
  * async-signal-safe restore so every exit path can call it). */

@@ -63,6 +63,7 @@ typedef struct KvmConfig {
     CpuTopology topo;
     CpuModel model;
     uint64_t mmio_hole_start;   /* [this, 4 GiB) is MMIO: uncached in the boot MTRRs */
+    bool keep_alive_on_crash;   /* a monitor exists: stay stopped instead of exit 1 */
 } KvmConfig;
 
 int kvm_init(const KvmConfig *cfg);      /* -1 with a one-line message */
@@ -100,5 +101,19 @@ void vcpus_destroy(void);
 bool vcpus_crashed(void);
 /* Print registers of vCPU i the way QEMU's "info registers" does. */
 void vcpu_dump_state(unsigned i, int fd);
+/*
+ * For the monitor (main thread, big lock held).  Each briefly pauses the
+ * vCPUs when they are running, since KVM reads a vCPU's state only outside
+ * KVM_RUN.
+ */
+char *vcpu_state_string(unsigned i);          /* malloc'd "info registers" text */
+/* Linear -> guest physical through vCPU i's page tables; -1 if unmapped. */
+int vcpu_translate(unsigned i, uint64_t linear, uint64_t *gpa);
+/* Paging state of vCPU i for "info mem" (CR0, CR3, CR4, EFER). */
+int vcpu_paging_state(unsigned i, uint64_t *cr0, uint64_t *cr3, uint64_t *cr4, uint64_t *efer);
+int vcpus_inject_nmi(void);                    /* an NMI on every vCPU */
+long vcpu_thread_id(unsigned i);               /* host TID (query-cpus-fast) */
+uint32_t vcpu_apic_id(unsigned i);
+bool vcpu_halted(unsigned i);
 
 #endif

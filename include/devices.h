@@ -42,6 +42,8 @@ I8042State *i8042_create(void);
  */
 void i8042_kbd_put(I8042State *s, uint8_t scancode);
 bool i8042_kbd_translating(const I8042State *s);
+/* The controller i8042_create made last (NULL before): for the monitor. */
+I8042State *i8042_instance(void);
 
 /* hw/misc/debugexit.c: -device isa-debug-exit,iobase=,iosize= : a write of
  * v exits vmm with status (v << 1) | 1. */

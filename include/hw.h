@@ -104,6 +104,7 @@ static inline void irq_lower(unsigned gsi) { irq_set_level(gsi, 0); }
 /* Edge-triggered ISA devices: raise then lower. */
 void irq_pulse(unsigned gsi);
 int irq_get_level(unsigned gsi);   /* last level set (for info irq / tests) */
+uint64_t irq_get_count(unsigned gsi);   /* times the line went high ("info irq") */
 
 /* ---- reset registry (hw/core/reset.c) ---- */
 typedef void ResetFn(void *opaque);
@@ -126,6 +127,7 @@ typedef enum {
     SHUTDOWN_CAUSE_GUEST_RESET,      /* 0xcf9, i8042, ACPI reset reg */
     SHUTDOWN_CAUSE_GUEST_PANIC,      /* triple fault */
     SHUTDOWN_CAUSE_SUBSYSTEM_RESET,
+    SHUTDOWN_CAUSE_HOST_QMP_SYSTEM_RESET,   /* monitor system_reset */
 } ShutdownCause;
 const char *shutdown_cause_name(ShutdownCause c);
 
@@ -142,7 +144,40 @@ typedef struct RunstateHooks {
     void (*shutdown)(ShutdownCause cause);
     void (*reset)(ShutdownCause cause);
     void (*exit)(int status);
+    void (*stop)(void);     /* pause every vCPU (vm_stop) */
+    void (*start)(void);    /* resume them (vm_start) */
 } RunstateHooks;
 void runstate_set_hooks(const RunstateHooks *h);
+
+/* ---- the VM's run state, as QMP query-status reports it ---- */
+typedef enum {
+    RUN_STATE_PRELAUNCH,        /* "prelaunch": built, not started (-S) */
+    RUN_STATE_RUNNING,          /* "running" */
+    RUN_STATE_PAUSED,           /* "paused": stopped by the monitor */
+    RUN_STATE_SHUTDOWN,         /* "shutdown": guest powered off with -no-shutdown */
+    RUN_STATE_INTERNAL_ERROR,   /* "internal-error": KVM could not go on */
+} RunState;
+RunState runstate_get(void);
+void runstate_set(RunState s);
+const char *runstate_name(RunState s);
+bool runstate_is_running(void);
+/* Monitor stop/cont.  vm_start fails (-1, message in why) from shutdown or
+ * internal-error states, as QEMU's cont does ("Resetting the Virtual
+ * Machine is required"). */
+void vm_stop(void);
+int vm_start(const char **why);
+
+/*
+ * Events of the machine's life, for QMP (STOP, RESUME, RESET, SHUTDOWN,
+ * POWERDOWN).  hw/ reports them through one hook that the monitor installs,
+ * so that hw/ does not depend on monitor/.
+ */
+typedef enum {
+    RUN_EVENT_STOP, RUN_EVENT_RESUME, RUN_EVENT_RESET, RUN_EVENT_SHUTDOWN, RUN_EVENT_POWERDOWN,
+} RunEvent;
+void runstate_set_event_hook(void (*fn)(RunEvent ev, ShutdownCause cause));
+void runstate_event(RunEvent ev, ShutdownCause cause);
+/* Was this cause the guest's own doing ("guest": true in the event)? */
+bool shutdown_cause_is_guest(ShutdownCause c);
 
 #endif

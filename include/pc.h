@@ -40,6 +40,9 @@ typedef struct MachineConfig {
     const char *qtest_spec;     /* -qtest unix:PATH | stdio */
     const char *qtest_log;      /* -qtest-log FILE|none */
     const char *kvm_device;     /* path of /dev/kvm */
+    const char *uuid;           /* -uuid, NULL = all zeroes */
+    bool has_monitor;           /* a monitor exists: a crashed guest stays for it */
+    bool start_paused;          /* -S */
 } MachineConfig;
 
 /* ---- e820 (hw/i386/e820.c) ---- */

@@ -41,6 +41,9 @@ struct Chardev {
     char *spec;
     ChrKind kind;
     bool wants_monitor;              /* "mon:" prefix */
+    bool mux;                        /* -chardev ...,mux=on */
+    Chardev *next;                   /* the registry, in creation order */
+    int refs;                        /* chardev_open("chardev:ID") takes one */
 
     ChardevHandlers fe;
     bool has_fe;
@@ -49,6 +52,9 @@ struct Chardev {
     bool has_monitor;
     bool monitor_focus;
     bool esc_pending;
+    /* chardev_set_event_handler: socket connect/disconnect, mux focus */
+    void (*event)(void *opaque, int connected);
+    void *event_opaque;
 
     int in_fd;                       /* polled for input, -1: none */
     int out_fd;                      /* -1: output dropped */
@@ -77,6 +83,10 @@ struct Chardev {
 };
 
 static Chardev *stdio_owner;
+static Chardev *chardevs;            /* every open chardev */
+/* While chardev_new_from_opts opens a backend: its messages say
+ * "-chardev OPTS: ..." with the text the user typed. */
+static const char *chardev_opts_in_progress;
 
 /* ---------------------------------------------------------------- errors */
 
@@ -103,7 +113,10 @@ static void chr_error(const char *spec, const char *label, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    error_report("%s %s: %s", chr_option_name(label), spec, msg);
+    if (chardev_opts_in_progress)
+        error_report("-chardev %s: %s", chardev_opts_in_progress, msg);
+    else
+        error_report("%s %s: %s", chr_option_name(label), spec, msg);
 }
 
 /* --------------------------------------------------------- spec parsing */
@@ -405,6 +418,8 @@ static void mux_switch_focus(Chardev *c)
         return;
     }
     c->monitor_focus = !c->monitor_focus;
+    if (c->event)
+        c->event(c->event_opaque, c->monitor_focus);
 }
 
 /* stdio input: run the Ctrl-A escapes, deliver the rest in order. */
@@ -441,7 +456,7 @@ static void mux_receive(Chardev *c, const uint8_t *buf, size_t len)
 
 static void chr_receive(Chardev *c, const uint8_t *buf, size_t len)
 {
-    if (c->kind == CHR_STDIO)
+    if (c->kind == CHR_STDIO || c->mux)
         mux_receive(c, buf, len);
     else
         chr_deliver(c, buf, len);
@@ -868,10 +883,13 @@ static void chr_socket_attach(Chardev *c, int fd)
     c->pending_len = 0;
     chr_update_filename(c);
     chr_update_watch(c);
+    if (c->event)
+        c->event(c->event_opaque, 1);
 }
 
 static void chr_socket_disconnect(Chardev *c)
 {
+    bool was_connected = c->connected;
     chr_unwatch(c);
     if (c->in_fd >= 0)
         close(c->in_fd);
@@ -883,6 +901,8 @@ static void chr_socket_disconnect(Chardev *c)
     if (c->server)
         chr_socket_watch_listener(c, true);
     chr_update_filename(c);
+    if (was_connected && c->event)
+        c->event(c->event_opaque, 0);
 }
 
 static void chr_socket_on_accept(void *opaque)
@@ -1204,10 +1224,44 @@ static bool chr_open_backend(Chardev *c, const char *s, const char *spec,
     return false;
 }
 
+static void chr_register(Chardev *c)
+{
+    Chardev **p = &chardevs;
+    while (*p)
+        p = &(*p)->next;
+    c->next = NULL;
+    *p = c;
+}
+
+static void chr_unregister(Chardev *c)
+{
+    for (Chardev **p = &chardevs; *p; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            return;
+        }
+    }
+}
+
+/* "-serial chardev:ID": share the chardev that -chardev id=ID opened. */
+static Chardev *chr_open_reference(const char *spec, const char *label)
+{
+    Chardev *c = chardev_find(spec + strlen("chardev:"));
+    if (!c) {
+        chr_error(spec, label, "could not connect serial device to character "
+                  "backend '%s'", spec);
+        return NULL;
+    }
+    c->refs++;
+    return c;
+}
+
 Chardev *chardev_open(const char *spec, const char *label)
 {
     if (!label)
         label = "chardev";
+    if (!strncmp(spec, "chardev:", 8))
+        return chr_open_reference(spec, label);
     Chardev *c = xzalloc(sizeof(*c));
     c->label = xstrdup(label);
     c->spec = xstrdup(spec);
@@ -1223,13 +1277,16 @@ Chardev *chardev_open(const char *spec, const char *label)
         return NULL;
     }
     chr_update_filename(c);
+    c->refs = 1;
+    chr_register(c);
     return c;
 }
 
 void chardev_close(Chardev *c)
 {
-    if (!c)
+    if (!c || --c->refs > 0)
         return;
+    chr_unregister(c);
     if (c == stdio_owner) {
         chardev_stdio_restore_terminal();
         stdio_owner = NULL;
@@ -1282,7 +1339,7 @@ void chardev_set_handlers(Chardev *c, const ChardevHandlers *h)
 
 void chardev_mux_set_monitor(Chardev *c, const ChardevHandlers *monitor)
 {
-    if (c->kind != CHR_STDIO)
+    if (c->kind != CHR_STDIO && !c->mux)
         return;
     c->has_monitor = monitor != NULL;
     if (monitor)
@@ -1290,6 +1347,13 @@ void chardev_mux_set_monitor(Chardev *c, const ChardevHandlers *monitor)
     else
         c->monitor_focus = false;
     chr_frontend_changed(c);
+}
+
+void chardev_set_event_handler(Chardev *c, void (*event)(void *opaque, int connected),
+                               void *opaque)
+{
+    c->event = event;
+    c->event_opaque = opaque;
 }
 
 void chardev_accept_input(Chardev *c)
@@ -1323,4 +1387,200 @@ ChardevMuxAction chardev_mux_escape(bool *escape_pending, uint8_t byte)
     default:
         return CHARDEV_MUX_CONSUMED;   /* unknown command: ignored, as QEMU */
     }
+}
+
+/* ------------------------------------------------- -chardev and registry */
+
+Chardev *chardev_find(const char *id)
+{
+    for (Chardev *c = chardevs; c; c = c->next)
+        if (!strcmp(c->label, id))
+            return c;
+    return NULL;
+}
+
+Chardev *chardev_next(Chardev *prev)
+{
+    return prev ? prev->next : chardevs;
+}
+
+bool chardev_is_mux(const Chardev *c)
+{
+    return c->mux;
+}
+
+/* QEMU's identifiers: a letter, then letters, digits, '-', '.', '_'. */
+static bool chr_id_valid(const char *id)
+{
+    if (!((*id >= 'a' && *id <= 'z') || (*id >= 'A' && *id <= 'Z')))
+        return false;
+    return id[strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789-._")] == '\0';
+}
+
+/* Append ",key=on|off" when the option was given; false if not a bool. */
+static bool chr_opt_bool(Opts *o, const char *key, char **spec, char *err, size_t errlen)
+{
+    const char *v = opts_get(o, key);
+    bool b;
+    if (!v)
+        return true;
+    if (parse_bool(v, &b) < 0) {
+        snprintf(err, errlen, "Parameter '%s' expects 'on' or 'off'", key);
+        return false;
+    }
+    char *s = xasprintf("%s,%s=%s", *spec, key, b ? "on" : "off");
+    free(*spec);
+    *spec = s;
+    return true;
+}
+
+/* A path inside a -serial style spec: ',' is written ",,". */
+static char *chr_escape_commas(const char *s)
+{
+    char *out = xmalloc(strlen(s) * 2 + 1), *p = out;
+    for (; *s; s++) {
+        *p++ = *s;
+        if (*s == ',')
+            *p++ = ',';
+    }
+    *p = '\0';
+    return out;
+}
+
+static char *chr_spec_with_path(const char *prefix, const char *path)
+{
+    char *esc = chr_escape_commas(path);
+    char *spec = xasprintf("%s:%s", prefix, esc);
+    free(esc);
+    return spec;
+}
+
+/* socket: path=P is unix, host=H,port=N is tcp ("[H]" for IPv6). */
+static char *chr_socket_spec(Opts *o, char *err, size_t errlen)
+{
+    const char *path = opts_get(o, "path");
+    const char *host = opts_get(o, "host"), *port = opts_get(o, "port");
+    char *spec;
+    if (path && (host || port)) {
+        snprintf(err, errlen, "chardev: socket: path and host/port are exclusive");
+        return NULL;
+    }
+    if (path) {
+        spec = chr_spec_with_path("unix", path);
+    } else if (host || port) {
+        if (!port || !*port) {
+            snprintf(err, errlen, "chardev: socket: no port given");
+            return NULL;
+        }
+        host = host ? host : "";
+        spec = xasprintf(strchr(host, ':') ? "tcp:[%s]:%s" : "tcp:%s:%s", host, port);
+    } else {
+        snprintf(err, errlen, "chardev: socket: no path or host given");
+        return NULL;
+    }
+    if (!chr_opt_bool(o, "server", &spec, err, errlen) ||
+        !chr_opt_bool(o, "wait", &spec, err, errlen) ||
+        !chr_opt_bool(o, "nodelay", &spec, err, errlen)) {
+        free(spec);
+        return NULL;
+    }
+    return spec;
+}
+
+/* The -serial style spec that the backend openers above understand. */
+static char *chr_spec_from_opts(const char *backend, Opts *o, char *err, size_t errlen)
+{
+    char *spec = NULL;
+    if (!strcmp(backend, "null")) {
+        spec = xstrdup("null");
+    } else if (!strcmp(backend, "stdio")) {
+        spec = xstrdup("stdio");
+        if (!chr_opt_bool(o, "signal", &spec, err, errlen)) {
+            free(spec);
+            spec = NULL;
+        }
+    } else if (!strcmp(backend, "pty")) {
+        spec = xstrdup("pty");
+    } else if (!strcmp(backend, "file")) {
+        const char *path = opts_get(o, "path");
+        if (!path || !*path) {
+            snprintf(err, errlen, "chardev: file: no filename given");
+            return NULL;
+        }
+        spec = chr_spec_with_path("file", path);
+        if (!chr_opt_bool(o, "append", &spec, err, errlen)) {
+            free(spec);
+            spec = NULL;
+        }
+    } else if (!strcmp(backend, "socket")) {
+        spec = chr_socket_spec(o, err, errlen);
+    } else {
+        snprintf(err, errlen, "'%s' is not a valid char driver name", backend);
+    }
+    return spec;
+}
+
+/* id and mux, checked before anything is opened. */
+static bool chr_check_common(Opts *o, const char **id, bool *mux, char *err, size_t errlen)
+{
+    const char *m = opts_get(o, "mux");
+    *id = opts_get(o, "id");
+    if (!*id) {
+        snprintf(err, errlen, "chardev: no id specified");
+        return false;
+    }
+    if (!chr_id_valid(*id)) {
+        snprintf(err, errlen, "Parameter 'id' expects an identifier");
+        return false;
+    }
+    if (chardev_find(*id)) {
+        snprintf(err, errlen, "Duplicate ID '%s' for chardev", *id);
+        return false;
+    }
+    *mux = false;
+    if (m && parse_bool(m, mux) < 0) {
+        snprintf(err, errlen, "Parameter 'mux' expects 'on' or 'off'");
+        return false;
+    }
+    return true;
+}
+
+Chardev *chardev_new_from_opts(const char *opts)
+{
+    char err[256] = "";
+    const char *id, *backend;
+    bool mux;
+    char *spec = NULL;
+    Chardev *c = NULL;
+    Opts *o = opts_parse(opts, "backend", err, sizeof(err));
+    if (!o)
+        goto fail;
+    backend = opts_get(o, "backend");
+    if (!backend || !*backend) {
+        snprintf(err, sizeof(err), "Parameter 'backend' is missing");
+        goto fail;
+    }
+    if (!chr_check_common(o, &id, &mux, err, sizeof(err)))
+        goto fail;
+    spec = chr_spec_from_opts(backend, o, err, sizeof(err));
+    if (!spec)
+        goto fail;
+    if (opts_first_unused(o)) {
+        snprintf(err, sizeof(err), "Invalid parameter '%s'", opts_first_unused(o));
+        goto fail;
+    }
+    chardev_opts_in_progress = opts;
+    c = chardev_open(spec, id);
+    chardev_opts_in_progress = NULL;
+    if (c)
+        c->mux = mux;
+    free(spec);
+    opts_free(o);
+    return c;
+fail:
+    error_report("-chardev %s: %s", opts, err);
+    free(spec);
+    opts_free(o);
+    return NULL;
 }

@@ -8,6 +8,7 @@
 
 static IrqBackend backend;   /* set_level NULL: levels are only recorded */
 static int levels[IRQ_NUM_GSI];
+static uint64_t raises[IRQ_NUM_GSI];   /* low-to-high transitions, for "info irq" */
 
 void irq_set_backend(const IrqBackend *b)
 {
@@ -20,6 +21,8 @@ void irq_set_level(unsigned gsi, int level)
         guest_error("irq: GSI %u out of range (0-%d)", gsi, IRQ_NUM_GSI - 1);
         return;
     }
+    if (level && !levels[gsi])
+        raises[gsi]++;
     levels[gsi] = level ? 1 : 0;
     if (backend.set_level)
         backend.set_level(backend.opaque, gsi, levels[gsi]);
@@ -34,4 +37,9 @@ void irq_pulse(unsigned gsi)
 int irq_get_level(unsigned gsi)
 {
     return gsi < IRQ_NUM_GSI ? levels[gsi] : 0;
+}
+
+uint64_t irq_get_count(unsigned gsi)
+{
+    return gsi < IRQ_NUM_GSI ? raises[gsi] : 0;
 }

@@ -22,6 +22,7 @@ const char *shutdown_cause_name(ShutdownCause c)
     case SHUTDOWN_CAUSE_GUEST_RESET: return "guest-reset";
     case SHUTDOWN_CAUSE_GUEST_PANIC: return "guest-panic";
     case SHUTDOWN_CAUSE_SUBSYSTEM_RESET: return "subsystem-reset";
+    case SHUTDOWN_CAUSE_HOST_QMP_SYSTEM_RESET: return "host-qmp-system-reset";
     }
     return "none";
 }
@@ -60,4 +61,84 @@ void request_exit(int status)
         hooks.exit(status);
     else
         exit(status);
+}
+
+/* ---- run state and events ---- */
+
+static RunState run_state = RUN_STATE_PRELAUNCH;
+static void (*event_hook)(RunEvent ev, ShutdownCause cause);
+
+/* query-status names (qapi/run-state.json) */
+const char *runstate_name(RunState s)
+{
+    switch (s) {
+    case RUN_STATE_PRELAUNCH: return "prelaunch";
+    case RUN_STATE_RUNNING: return "running";
+    case RUN_STATE_PAUSED: return "paused";
+    case RUN_STATE_SHUTDOWN: return "shutdown";
+    case RUN_STATE_INTERNAL_ERROR: return "internal-error";
+    }
+    return "unknown";
+}
+
+RunState runstate_get(void)
+{
+    return run_state;
+}
+
+void runstate_set(RunState s)
+{
+    run_state = s;
+}
+
+bool runstate_is_running(void)
+{
+    return run_state == RUN_STATE_RUNNING;
+}
+
+void runstate_set_event_hook(void (*fn)(RunEvent ev, ShutdownCause cause))
+{
+    event_hook = fn;
+}
+
+void runstate_event(RunEvent ev, ShutdownCause cause)
+{
+    if (event_hook)
+        event_hook(ev, cause);
+}
+
+bool shutdown_cause_is_guest(ShutdownCause c)
+{
+    return c == SHUTDOWN_CAUSE_GUEST_SHUTDOWN || c == SHUTDOWN_CAUSE_GUEST_RESET ||
+           c == SHUTDOWN_CAUSE_GUEST_PANIC;
+}
+
+void vm_stop(void)
+{
+    if (run_state != RUN_STATE_RUNNING)
+        return;
+    if (hooks.stop)
+        hooks.stop();
+    run_state = RUN_STATE_PAUSED;
+    runstate_event(RUN_EVENT_STOP, SHUTDOWN_CAUSE_NONE);
+}
+
+int vm_start(const char **why)
+{
+    switch (run_state) {
+    case RUN_STATE_RUNNING:
+        return 0;
+    case RUN_STATE_SHUTDOWN:
+    case RUN_STATE_INTERNAL_ERROR:
+        /* QEMU's cont refuses these until a system_reset. */
+        *why = "Resetting the Virtual Machine is required";
+        return -1;
+    default:
+        break;
+    }
+    if (hooks.start)
+        hooks.start();
+    run_state = RUN_STATE_RUNNING;
+    runstate_event(RUN_EVENT_RESUME, SHUTDOWN_CAUSE_NONE);
+    return 0;
 }

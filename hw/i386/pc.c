@@ -35,7 +35,8 @@ static struct {
     size_t kernel_len;
     KernelKind kernel_kind;
     E820Table e820;
-    BH *reset_bh, *stop_bh;
+    BH *reset_bh, *shutdown_bh;
+    ShutdownCause reset_cause, shutdown_cause;
 } pc;
 
 const MachineConfig *pc_machine_config(void)
@@ -90,6 +91,7 @@ static int pc_init_kvm(void)
         .topo = pc.cfg.topo,
         .model = pc.cfg.cpu_model,
         .mmio_hole_start = PC_PCI_HOLE_START,
+        .keep_alive_on_crash = pc.cfg.has_monitor,
     };
     if (kvm_init(&kc) < 0)
         return -1;
@@ -207,6 +209,7 @@ void pc_machine_reset(void)
 {
     BootCpuState boot;
     bool kvm = kvm_enabled();
+    RunState was = runstate_get();
     if (kvm)
         vcpus_pause();
     reset_all();
@@ -218,19 +221,43 @@ void pc_machine_reset(void)
     if (kvm) {
         kvm_set_boot_state(&boot);
         vcpus_reset();
-        vcpus_resume();
+    }
+    /* As QEMU: a running machine runs on after a reset; a stopped one (by
+     * the monitor, -no-shutdown, an internal error) waits in "prelaunch"
+     * for cont. */
+    if (was == RUN_STATE_RUNNING) {
+        if (kvm)
+            vcpus_resume();
+    } else {
+        runstate_set(RUN_STATE_PRELAUNCH);
     }
 }
 
+/*
+ * Requests come from devices in vCPU threads; what they do (events to the
+ * monitors, pausing, exiting) happens in bottom halves on the main thread.
+ */
 static void reset_bh_cb(void *opaque)
 {
+    ShutdownCause cause = pc.reset_cause;
+    runstate_event(RUN_EVENT_RESET, cause);
     pc_machine_reset();
 }
 
-static void stop_bh_cb(void *opaque)
+static void shutdown_bh_cb(void *opaque)
 {
-    if (kvm_enabled())
-        vcpus_pause();
+    ShutdownCause cause = pc.shutdown_cause;
+    runstate_event(RUN_EVENT_SHUTDOWN, cause);
+    /* -no-shutdown keeps vmm alive when the guest powers off (not when the
+     * host asks: a signal or quit ends it), in state "shutdown". */
+    if (pc.cfg.no_shutdown && shutdown_cause_is_guest(cause)) {
+        if (kvm_enabled())
+            vcpus_pause();
+        runstate_set(RUN_STATE_SHUTDOWN);
+        runstate_event(RUN_EVENT_STOP, SHUTDOWN_CAUSE_NONE);
+        return;
+    }
+    main_loop_quit(0);
 }
 
 static void pc_hook_shutdown(ShutdownCause cause)
@@ -238,20 +265,20 @@ static void pc_hook_shutdown(ShutdownCause cause)
     if (kvm_enabled())
         vcpus_stop_current();
     log_msg(LOG_KVM, "shutdown requested: %s\n", shutdown_cause_name(cause));
-    if (pc.cfg.no_shutdown)
-        bh_schedule(pc.stop_bh);   /* -no-shutdown: stop the guest, keep vmm */
-    else
-        main_loop_quit(0);
+    pc.shutdown_cause = cause;
+    bh_schedule(pc.shutdown_bh);
 }
 
 static void pc_hook_reset(ShutdownCause cause)
 {
     if (kvm_enabled())
         vcpus_stop_current();
-    if (pc.cfg.no_reboot)
+    if (pc.cfg.no_reboot) {
         pc_hook_shutdown(cause);   /* -no-reboot: a reset becomes a shutdown */
-    else
-        bh_schedule(pc.reset_bh);
+        return;
+    }
+    pc.reset_cause = cause;
+    bh_schedule(pc.reset_bh);
 }
 
 static void pc_hook_exit(int status)
@@ -261,15 +288,28 @@ static void pc_hook_exit(int status)
     main_loop_quit(status);
 }
 
+static void pc_hook_stop(void)
+{
+    if (kvm_enabled())
+        vcpus_pause();
+}
+
+static void pc_hook_start(void)
+{
+    if (kvm_enabled())
+        vcpus_resume();
+}
+
 int pc_machine_init(const MachineConfig *cfg)
 {
     static const RunstateHooks hooks = {
         .shutdown = pc_hook_shutdown, .reset = pc_hook_reset, .exit = pc_hook_exit,
+        .stop = pc_hook_stop, .start = pc_hook_start,
     };
     BootCpuState boot;
     pc.cfg = *cfg;
     pc.reset_bh = bh_new(reset_bh_cb, NULL);
-    pc.stop_bh = bh_new(stop_bh_cb, NULL);
+    pc.shutdown_bh = bh_new(shutdown_bh_cb, NULL);
     runstate_set_hooks(&hooks);
 
     if (cfg->kernel && pc_read_kernel() < 0)

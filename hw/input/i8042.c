@@ -586,6 +586,14 @@ static void i8042_reset(void *opaque)
     irq_set_level(I8042_AUX_IRQ, 0);
 }
 
+/* The machine has one keyboard controller; the monitor's sendkey finds it here. */
+static I8042State *i8042_the_instance;
+
+I8042State *i8042_instance(void)
+{
+    return i8042_the_instance;
+}
+
 I8042State *i8042_create(void)
 {
     I8042State *s = xzalloc(sizeof(*s));
@@ -601,5 +609,6 @@ I8042State *i8042_create(void)
     }
     i8042_reset(s);
     reset_register(i8042_reset, s);
+    i8042_the_instance = s;
     return s;
 }

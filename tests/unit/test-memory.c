@@ -278,6 +278,15 @@ START_TEST(irq_lines)
     irq_set_level(UINT32_MAX, 1);
     ck_assert_int_eq(backend_calls, 3);
     ck_assert_int_eq(irq_get_level(IRQ_NUM_GSI), 0);
+    /* "info irq" counts rising edges only: a held level is one interrupt */
+    ck_assert_uint_eq(irq_get_count(4), 1);
+    ck_assert_uint_eq(irq_get_count(5), 1);
+    irq_set_level(5, 1);
+    ck_assert_uint_eq(irq_get_count(5), 1);
+    irq_set_level(5, 0);
+    irq_set_level(5, 1);
+    ck_assert_uint_eq(irq_get_count(5), 2);
+    ck_assert_uint_eq(irq_get_count(IRQ_NUM_GSI), 0);
     irq_set_backend(NULL);
 }
 END_TEST
@@ -326,6 +335,51 @@ START_TEST(runstate_requests)
 }
 END_TEST
 
+static int stops, starts;
+static char events[64];
+static void hook_stop(void) { stops++; }
+static void hook_start(void) { starts++; }
+static void record_event(RunEvent ev, ShutdownCause cause)
+{
+    static const char code[] = { [RUN_EVENT_STOP] = 'S', [RUN_EVENT_RESUME] = 'R',
+                                 [RUN_EVENT_RESET] = 'X', [RUN_EVENT_SHUTDOWN] = 'D',
+                                 [RUN_EVENT_POWERDOWN] = 'P' };
+    size_t n = strlen(events);
+    events[n] = code[ev];
+    events[n + 1] = '\0';
+}
+
+START_TEST(runstate_stop_start_events)
+{
+    RunstateHooks h = { .stop = hook_stop, .start = hook_start };
+    const char *why = NULL;
+    runstate_set_hooks(&h);
+    runstate_set_event_hook(record_event);
+    ck_assert_str_eq(runstate_name(runstate_get()), "prelaunch");
+    ck_assert_int_eq(vm_start(&why), 0);          /* -S then cont */
+    ck_assert(runstate_is_running());
+    vm_stop();
+    vm_stop();                                    /* already paused: no second STOP */
+    ck_assert_str_eq(runstate_name(runstate_get()), "paused");
+    ck_assert_int_eq(vm_start(&why), 0);
+    ck_assert_int_eq(stops, 1);
+    ck_assert_int_eq(starts, 2);
+    ck_assert_str_eq(events, "RSR");
+    runstate_set(RUN_STATE_SHUTDOWN);
+    ck_assert_int_eq(vm_start(&why), -1);         /* needs a system_reset first */
+    ck_assert_str_eq(why, "Resetting the Virtual Machine is required");
+    ck_assert_int_eq(starts, 2);
+    runstate_set(RUN_STATE_INTERNAL_ERROR);
+    ck_assert_str_eq(runstate_name(runstate_get()), "internal-error");
+    ck_assert(shutdown_cause_is_guest(SHUTDOWN_CAUSE_GUEST_SHUTDOWN));
+    ck_assert(!shutdown_cause_is_guest(SHUTDOWN_CAUSE_HOST_QMP_QUIT));
+    ck_assert_str_eq(shutdown_cause_name(SHUTDOWN_CAUSE_HOST_QMP_SYSTEM_RESET),
+                     "host-qmp-system-reset");
+    runstate_set_event_hook(NULL);
+    runstate_set_hooks(NULL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("memory");
@@ -341,5 +395,6 @@ int main(void)
     UNIT_TEST(s, irq_lines);
     UNIT_TEST(s, reset_order);
     UNIT_TEST(s, runstate_requests);
+    UNIT_TEST(s, runstate_stop_start_events);
     return unit_run(s);
 }

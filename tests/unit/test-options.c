@@ -220,6 +220,37 @@ START_TEST(test_cpu_model)
 }
 END_TEST
 
+START_TEST(test_monitor_options)
+{
+    Options o;
+    ck_assert_int_eq(parse(&o, ARGS(K, "-monitor", "unix:/tmp/m,server=on,wait=off",
+                                    "-qmp", "tcp:127.0.0.1:4444,server=on,wait=off",
+                                    "-chardev", "socket,id=c0,path=/tmp/q,server=on,wait=off",
+                                    "-mon", "chardev=c0,mode=control,pretty=on")), 0);
+    ck_assert_uint_eq(o.nmonitors, 3);
+    ck_assert_int_eq(o.monitors[0].mode, MONITOR_HMP);
+    ck_assert_int_eq(o.monitors[1].mode, MONITOR_QMP);
+    ck_assert_str_eq(o.monitors[2].chardev_id, "c0");
+    ck_assert_int_eq(o.monitors[2].mode, MONITOR_QMP);
+    ck_assert(o.monitors[2].pretty);
+    ck_assert_uint_eq(o.nchardevs, 1);
+    /* -nographic puts the monitor on stdio with COM1 unless one is elsewhere */
+    ck_assert_int_eq(parse(&o, ARGS(K, "-nographic")), 0);
+    ck_assert_str_eq(o.m.serial[0], "mon:stdio");
+    ck_assert_int_eq(parse(&o, ARGS(K, "-nographic", "-monitor", "none")), 0);
+    ck_assert_str_eq(o.m.serial[0], "stdio");
+    ck_assert_int_eq(parse(&o, ARGS(K, "-S", "-uuid", "12345678-9abc-def0-1234-56789abcdef0")), 0);
+    ck_assert(o.m.start_paused);
+    ck_assert_str_eq(o.m.uuid, "12345678-9abc-def0-1234-56789abcdef0");
+    ASSERT_REJECTED(K, "-mon", "mode=control");
+    ASSERT_REJECTED(K, "-mon", "chardev=c0,mode=fancy");
+    ASSERT_REJECTED(K, "-mon", "chardev=c0,colour=red");
+    ASSERT_REJECTED(K, "-uuid", "not-a-uuid");
+    ASSERT_REJECTED(K, "-uuid", "12345678-9abc-def0-1234-56789abcdefg");
+    ASSERT_REJECTED(K, "-monitor");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("options");
@@ -233,5 +264,6 @@ int main(void)
     UNIT_TEST(s, test_serial_display);
     UNIT_TEST(s, test_flags_and_unknown);
     UNIT_TEST(s, test_cpu_model);
+    UNIT_TEST(s, test_monitor_options);
     return unit_run(s);
 }
