@@ -314,6 +314,8 @@ void vcpus_stop_current(void)
 
 void vcpus_reset(void)
 {
+    /* A system reset is what gets a crashed machine going again. */
+    atomic_store(&crashed, false);
     for (unsigned i = 0; i < nvcpus; i++)
         x86_vcpu_reset(&vcpus[i], &kvm_state.boot);
 }
