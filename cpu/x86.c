@@ -551,12 +551,20 @@ fail:
 
 /* ---- register dumps, in the shape of QEMU's x86_cpu_dump_state ---- */
 
-static void dump_seg(FILE *f, const char *name, const struct kvm_segment *s)
+/*
+ * Segment line: selector, base, limit, the descriptor's flag bits in their
+ * descriptor positions; the base is 16 digits only for 64-bit code.
+ */
+static void dump_seg(FILE *f, const char *name, const struct kvm_segment *s, bool wide)
 {
     unsigned flags = (s->type << 8) | (s->s << 12) | (s->dpl << 13) | (s->present << 15) |
                      (s->avl << 20) | (s->l << 21) | (s->db << 22) | (s->g << 23);
-    fprintf(f, "%-3s=%04x %016llx %08x %08x\n", name, s->selector,
-            (unsigned long long)s->base, s->limit, flags);
+    if (wide)
+        fprintf(f, "%-3s=%04x %016llx %08x %08x\n", name, s->selector,
+                (unsigned long long)s->base, s->limit, flags);
+    else
+        fprintf(f, "%-3s=%04x %08x %08x %08x\n", name, s->selector,
+                (unsigned)s->base, s->limit, flags);
 }
 
 static void dump_code(FILE *f, VCpu *cpu, const struct kvm_regs *r, const struct kvm_sregs *sr)
@@ -583,35 +591,63 @@ static void dump_code(FILE *f, VCpu *cpu, const struct kvm_regs *r, const struct
     fprintf(f, "\n");
 }
 
+static void dump_gprs(FILE *f, const struct kvm_regs *r, bool wide)
+{
+    if (!wide) {
+        fprintf(f, "EAX=%08x EBX=%08x ECX=%08x EDX=%08x\n", (unsigned)r->rax,
+                (unsigned)r->rbx, (unsigned)r->rcx, (unsigned)r->rdx);
+        fprintf(f, "ESI=%08x EDI=%08x EBP=%08x ESP=%08x\n", (unsigned)r->rsi,
+                (unsigned)r->rdi, (unsigned)r->rbp, (unsigned)r->rsp);
+        return;
+    }
+    fprintf(f, "RAX=%016llx RBX=%016llx RCX=%016llx RDX=%016llx\n", r->rax, r->rbx, r->rcx, r->rdx);
+    fprintf(f, "RSI=%016llx RDI=%016llx RBP=%016llx RSP=%016llx\n", r->rsi, r->rdi, r->rbp, r->rsp);
+    fprintf(f, "R8 =%016llx R9 =%016llx R10=%016llx R11=%016llx\n", r->r8, r->r9, r->r10, r->r11);
+    fprintf(f, "R12=%016llx R13=%016llx R14=%016llx R15=%016llx\n", r->r12, r->r13, r->r14, r->r15);
+}
+
+/*
+ * QEMU's "info registers" layout (x86_cpu_dump_state): 64-bit registers only
+ * while running 64-bit code, the 32-bit layout otherwise.
+ */
 void x86_dump_state(VCpu *cpu, FILE *f)
 {
     struct kvm_regs r;
     struct kvm_sregs sr;
+    struct kvm_mp_state mp = { 0 };
     if (ioctl(cpu->fd, KVM_GET_REGS, &r) < 0 || ioctl(cpu->fd, KVM_GET_SREGS, &sr) < 0) {
         fprintf(f, "vCPU %u: cannot read registers: %s\n", cpu->index, strerror(errno));
         return;
     }
-    fprintf(f, "RAX=%016llx RBX=%016llx RCX=%016llx RDX=%016llx\n",
-            r.rax, r.rbx, r.rcx, r.rdx);
-    fprintf(f, "RSI=%016llx RDI=%016llx RBP=%016llx RSP=%016llx\n",
-            r.rsi, r.rdi, r.rbp, r.rsp);
-    fprintf(f, "R8 =%016llx R9 =%016llx R10=%016llx R11=%016llx\n", r.r8, r.r9, r.r10, r.r11);
-    fprintf(f, "R12=%016llx R13=%016llx R14=%016llx R15=%016llx\n", r.r12, r.r13, r.r14, r.r15);
-    fprintf(f, "RIP=%016llx RFL=%08llx [%c%c%c%c%c] CPL=%u\n", r.rip, r.rflags,
-            r.rflags & 0x800 ? 'O' : '-', r.rflags & 0x80 ? 'S' : '-',
-            r.rflags & 0x40 ? 'Z' : '-', r.rflags & 0x4 ? 'P' : '-',
-            r.rflags & 0x1 ? 'C' : '-', sr.cs.dpl);
-    dump_seg(f, "ES", &sr.es);
-    dump_seg(f, "CS", &sr.cs);
-    dump_seg(f, "SS", &sr.ss);
-    dump_seg(f, "DS", &sr.ds);
-    dump_seg(f, "FS", &sr.fs);
-    dump_seg(f, "GS", &sr.gs);
-    dump_seg(f, "LDT", &sr.ldt);
-    dump_seg(f, "TR", &sr.tr);
-    fprintf(f, "GDT=     %016llx %08x\n", sr.gdt.base, sr.gdt.limit);
-    fprintf(f, "IDT=     %016llx %08x\n", sr.idt.base, sr.idt.limit);
-    fprintf(f, "CR0=%08llx CR2=%016llx CR3=%016llx CR4=%08llx\n", sr.cr0, sr.cr2, sr.cr3, sr.cr4);
+    ioctl(cpu->fd, KVM_GET_MP_STATE, &mp);
+    bool wide = (sr.efer & (1u << 10)) && sr.cs.l;   /* LMA and a 64-bit CS */
+    unsigned long long fl = r.rflags;
+    dump_gprs(f, &r, wide);
+    fprintf(f, wide ? "RIP=%016llx RFL=%08llx" : "EIP=%08llx EFL=%08llx",
+            wide ? r.rip : (r.rip & 0xffffffffULL), fl);
+    fprintf(f, " [%c%c%c%c%c%c%c] CPL=%u II=0 A20=1 SMM=0 HLT=%d\n",
+            fl & 0x400 ? 'D' : '-', fl & 0x800 ? 'O' : '-', fl & 0x80 ? 'S' : '-',
+            fl & 0x40 ? 'Z' : '-', fl & 0x10 ? 'A' : '-', fl & 0x4 ? 'P' : '-',
+            fl & 0x1 ? 'C' : '-', sr.cs.dpl, mp.mp_state == KVM_MP_STATE_HALTED);
+    dump_seg(f, "ES", &sr.es, wide);
+    dump_seg(f, "CS", &sr.cs, wide);
+    dump_seg(f, "SS", &sr.ss, wide);
+    dump_seg(f, "DS", &sr.ds, wide);
+    dump_seg(f, "FS", &sr.fs, wide);
+    dump_seg(f, "GS", &sr.gs, wide);
+    dump_seg(f, "LDT", &sr.ldt, wide);
+    dump_seg(f, "TR", &sr.tr, wide);
+    if (wide) {
+        fprintf(f, "GDT=     %016llx %08x\n", sr.gdt.base, sr.gdt.limit);
+        fprintf(f, "IDT=     %016llx %08x\n", sr.idt.base, sr.idt.limit);
+        fprintf(f, "CR0=%08llx CR2=%016llx CR3=%016llx CR4=%08llx\n", sr.cr0, sr.cr2, sr.cr3,
+                sr.cr4);
+    } else {
+        fprintf(f, "GDT=     %08x %08x\n", (unsigned)sr.gdt.base, sr.gdt.limit);
+        fprintf(f, "IDT=     %08x %08x\n", (unsigned)sr.idt.base, sr.idt.limit);
+        fprintf(f, "CR0=%08x CR2=%08x CR3=%08x CR4=%08x\n", (unsigned)sr.cr0, (unsigned)sr.cr2,
+                (unsigned)sr.cr3, (unsigned)sr.cr4);
+    }
     fprintf(f, "EFER=%016llx APIC_BASE=%016llx\n", sr.efer, sr.apic_base);
     dump_code(f, cpu, &r, &sr);
 }
