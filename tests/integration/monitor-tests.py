@@ -927,9 +927,10 @@ def run_crash():
         for n in names:
             skip(n, "int3 at CPL0 is a KVM internal error only on PVM hosts")
         return
-    vm = Vm(kernel=INT3)
+    vm = Vm(kernel=INT3, extra=("-S",))   # started once QMP listens for STOP
     try:
         qmp, mon = Qmp(vm.qmp_path, 10), Hmp(vm.hmp_path, 10)
+        mon.cmd("cont")
         deadline = time.monotonic() + 10
         status = ""
         while time.monotonic() < deadline and "internal-error" not in status:
