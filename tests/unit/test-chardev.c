@@ -953,7 +953,7 @@ END_TEST
     do {                                                                     \
         TCase *tc_ = tcase_create(#fn);                                      \
         tcase_add_checked_fixture(tc_, setup, teardown);                     \
-        tcase_set_timeout(tc_, 10);                                          \
+        tcase_set_timeout(tc_, 30);                                          \
         tcase_add_test(tc_, fn);                                             \
         suite_add_tcase((suite), tc_);                                       \
     } while (0)

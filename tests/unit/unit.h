@@ -29,10 +29,13 @@ static inline int unit_run(Suite *s)
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
-/* One test case per test function so every test gets its own result line. */
+/* One test case per test function so every test gets its own result line.
+ * The timeout is generous: CI shares two cores, and ASan builds are slow;
+ * Check's default of 4 s would turn a loaded machine into failures. */
 #define UNIT_TEST(suite, fn)                                                 \
     do {                                                                     \
         TCase *tc_ = tcase_create(#fn);                                      \
+        tcase_set_timeout(tc_, 30);                                          \
         tcase_add_test(tc_, fn);                                             \
         suite_add_tcase((suite), tc_);                                       \
     } while (0)
