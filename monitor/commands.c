@@ -687,28 +687,61 @@ static json_object *hmp_sendkey(json_object *args, MonError *err)
     return NULL;
 }
 
-/* One {"type": "qcode", "data": "ctrl"} / {"type": "number", "data": 29}. */
-static int qmp_key_index(json_object *key, MonError *err)
+/*
+ * One {"type": "qcode", "data": "ctrl"} / {"type": "number", "data": 29},
+ * element i of "keys", checked in the order and words of QEMU 7.2's KeyValue
+ * visitor: the discriminator "type", then "data", then stray members.  (An
+ * unknown enum value is reported by its bare member name, as QEMU does.)
+ */
+static int qmp_key_index(json_object *key, size_t i, MonError *err)
 {
-    const char *type = arg_str(key, "type");
-    json_object *data;
+    json_object *type, *data;
     int k = -1;
 
-    if (!json_object_is_type(key, json_type_object) || !type ||
-        !json_object_object_get_ex(key, "data", &data)) {
-        mon_error_set(err, ERROR_CLASS_GENERIC, "Parameter 'keys' expects a KeyValue");
+    if (!json_object_is_type(key, json_type_object)) {
+        mon_error_set(err, ERROR_CLASS_GENERIC,
+                      "Invalid parameter type for 'keys[%zu]', expected: object", i);
         return -1;
     }
-    if (!strcmp(type, "qcode") && json_object_is_type(data, json_type_string))
+    if (!json_object_object_get_ex(key, "type", &type)) {
+        mon_error_set(err, ERROR_CLASS_GENERIC, "Parameter 'keys[%zu].type' is missing", i);
+        return -1;
+    }
+    if (!json_object_is_type(type, json_type_string)) {
+        mon_error_set(err, ERROR_CLASS_GENERIC,
+                      "Invalid parameter type for 'keys[%zu].type', expected: string", i);
+        return -1;
+    }
+    bool qcode = !strcmp(json_object_get_string(type), "qcode");
+    if (!qcode && strcmp(json_object_get_string(type), "number")) {
+        mon_error_set(err, ERROR_CLASS_GENERIC, "Parameter 'type' does not accept value '%.64s'",
+                      json_object_get_string(type));
+        return -1;
+    }
+    if (!json_object_object_get_ex(key, "data", &data)) {
+        mon_error_set(err, ERROR_CLASS_GENERIC, "Parameter 'keys[%zu].data' is missing", i);
+        return -1;
+    }
+    if (!json_object_is_type(data, qcode ? json_type_string : json_type_int)) {
+        mon_error_set(err, ERROR_CLASS_GENERIC,
+                      "Invalid parameter type for 'keys[%zu].data', expected: %s", i,
+                      qcode ? "string" : "integer");
+        return -1;
+    }
+    json_object_object_foreach(key, member, val) {
+        (void)val;
+        if (strcmp(member, "type") && strcmp(member, "data")) {
+            mon_error_set(err, ERROR_CLASS_GENERIC, "Parameter 'keys[%zu].%.64s' is unexpected",
+                          i, member);
+            return -1;
+        }
+    }
+    if (qcode)
         k = keymap_lookup(json_object_get_string(data));
-    else if (!strcmp(type, "number") && json_object_is_type(data, json_type_int))
+    else
         k = keymap_from_number((uint64_t)json_object_get_int64(data));
-    else {
-        mon_error_set(err, ERROR_CLASS_GENERIC, "Invalid parameter 'type'");
-        return -1;
-    }
     if (k < 0)
-        mon_error_set(err, ERROR_CLASS_GENERIC, "Parameter 'data' does not accept value '%s'",
+        mon_error_set(err, ERROR_CLASS_GENERIC, "Parameter 'data' does not accept value '%.64s'",
                       json_object_get_string(data));
     return k;
 }
@@ -730,7 +763,7 @@ static json_object *qmp_send_key(json_object *args, MonError *err)
         return NULL;
     }
     for (size_t i = 0; i < n; i++) {
-        idx[i] = qmp_key_index(json_object_array_get_idx(keys, i), err);
+        idx[i] = qmp_key_index(json_object_array_get_idx(keys, i), i, err);
         if (idx[i] < 0)
             return NULL;
     }

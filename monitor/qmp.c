@@ -17,7 +17,9 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "commands.h"
 #include "config-host.h"
+#include "cpu.h"
 #include "hw.h"
 #include "monitor.h"
 #include "util.h"
@@ -221,24 +223,48 @@ static json_object *check_request(json_object *req, const char **name)
     return NULL;
 }
 
-/* qmp_capabilities: the only command before negotiation (qmp-spec 4). */
-static json_object *negotiate(json_object *args, bool *negotiated)
+/*
+ * qmp_capabilities' arguments, checked as QEMU's generated visitor does
+ * before the command runs: "enable" first, then anything unexpected.  An
+ * unknown capability fails the QMPCapability enum visit, which QEMU 7.2
+ * reports with the name 'null' (a list element has no name of its own).
+ */
+static json_object *check_capabilities_args(json_object *args)
 {
-    if (*negotiated)
-        return error_response(ERROR_CLASS_COMMAND_NOT_FOUND,
-                              "Capabilities negotiation is already complete, command ignored");
     json_object *enable;
     if (json_object_object_get_ex(args, "enable", &enable)) {
         if (!json_object_is_type(enable, json_type_array))
             return error_response(ERROR_CLASS_GENERIC,
                                   "Invalid parameter type for 'enable', expected: array");
         for (size_t i = 0; i < json_object_array_length(enable); i++) {
-            const char *cap = json_object_get_string(json_object_array_get_idx(enable, i));
-            if (!cap || strcmp(cap, "oob"))
+            json_object *cap = json_object_array_get_idx(enable, i);
+            if (!json_object_is_type(cap, json_type_string))
                 return error_responsef(ERROR_CLASS_GENERIC,
-                                       "Capability '%s' not available", cap ? cap : "");
+                                       "Invalid parameter type for 'enable[%zu]', expected: "
+                                       "string", i);
+            if (strcmp(json_object_get_string(cap), "oob"))
+                return error_responsef(ERROR_CLASS_GENERIC,
+                                       "Parameter 'null' does not accept value '%.200s'",
+                                       json_object_get_string(cap));
         }
     }
+    json_object_object_foreach(args, key, val) {
+        (void)val;
+        if (strcmp(key, "enable"))
+            return error_responsef(ERROR_CLASS_GENERIC, "Parameter '%.200s' is unexpected", key);
+    }
+    return NULL;
+}
+
+/* qmp_capabilities: the only command before negotiation (qmp-spec 4). */
+static json_object *negotiate(json_object *args, bool *negotiated)
+{
+    json_object *bad = check_capabilities_args(args);
+    if (bad)
+        return bad;
+    if (*negotiated)
+        return error_response(ERROR_CLASS_COMMAND_NOT_FOUND,
+                              "Capabilities negotiation is already complete, command ignored");
     *negotiated = true;
     return return_response(NULL);
 }
@@ -595,21 +621,29 @@ static json_object *cmd_query_commands(json_object *args, MonError *err)
 
 /*
  * human-monitor-command: run one HMP line and return what it printed.
- * cpu-index is accepted; the HMP "cpu" state is per-monitor, and a fresh
- * buffer monitor starts on CPU 0 (only that CPU is supported here).
+ * QEMU runs it on a throw-away monitor whose current CPU is cpu-index (CPU
+ * 0 without one): a "cpu N" inside it, or an earlier "cpu N" typed on a
+ * human monitor, must not leak across.  The current CPU is one global
+ * here, so it is set for the line and restored afterwards.
  */
 static json_object *cmd_human_monitor_command(json_object *args, MonError *err)
 {
     json_object *line, *cpu;
+    int64_t index = 0;
     json_object_object_get_ex(args, "command-line", &line);
-    if (json_object_object_get_ex(args, "cpu-index", &cpu) && json_object_get_int64(cpu) != 0) {
+    if (json_object_object_get_ex(args, "cpu-index", &cpu))
+        index = json_object_get_int64(cpu);
+    if (index < 0 || (index > 0 && (uint64_t)index >= vcpus_count())) {
         mon_error_set(err, ERROR_CLASS_GENERIC, "Parameter 'cpu-index' expects a CPU number");
         return NULL;
     }
+    unsigned saved_cpu = monitor_current_cpu;
+    monitor_current_cpu = (unsigned)index;
     Monitor *mon = monitor_new_buffer();
     hmp_execute(mon, json_object_get_string(line));
     json_object *out = json_object_new_string(monitor_buffer(mon));
     monitor_free(mon);
+    monitor_current_cpu = saved_cpu;
     return out;
 }
 

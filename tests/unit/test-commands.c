@@ -350,6 +350,40 @@ static json_object *run_qmp(const char *name, MonError *err)
     return r;
 }
 
+/* send-key's KeyValue errors, as QEMU 7.2 words them. */
+static void ck_send_key_error(const char *keys, const char *want)
+{
+    MonError err = { 0 };
+    json_object *args = json_tokener_parse(keys);
+    ck_assert_ptr_nonnull(args);
+    json_object *r = find_qmp("send-key")->run(args, &err);
+    json_object_put(r);
+    json_object_put(args);
+    ck_assert_msg(err.set, "no error for %s", keys);
+    ck_assert_str_eq(err.desc, want);
+}
+
+START_TEST(send_key_bad_key_values)
+{
+    ck_send_key_error("{\"keys\": [5]}", "Invalid parameter type for 'keys[0]', expected: object");
+    ck_send_key_error("{\"keys\": [{\"type\": \"qcode\", \"data\": \"a\"}, {\"data\": \"a\"}]}",
+                      "Parameter 'keys[1].type' is missing");
+    ck_send_key_error("{\"keys\": [{\"type\": \"qcode\"}]}", "Parameter 'keys[0].data' is missing");
+    ck_send_key_error("{\"keys\": [{\"type\": 5, \"data\": \"a\"}]}",
+                      "Invalid parameter type for 'keys[0].type', expected: string");
+    ck_send_key_error("{\"keys\": [{\"type\": \"bogus\", \"data\": \"a\"}]}",
+                      "Parameter 'type' does not accept value 'bogus'");
+    ck_send_key_error("{\"keys\": [{\"type\": \"qcode\", \"data\": 5}]}",
+                      "Invalid parameter type for 'keys[0].data', expected: string");
+    ck_send_key_error("{\"keys\": [{\"type\": \"number\", \"data\": \"a\"}]}",
+                      "Invalid parameter type for 'keys[0].data', expected: integer");
+    ck_send_key_error("{\"keys\": [{\"type\": \"qcode\", \"data\": \"a\", \"x\": 1}]}",
+                      "Parameter 'keys[0].x' is unexpected");
+    ck_send_key_error("{\"keys\": [{\"type\": \"qcode\", \"data\": \"nokey\"}]}",
+                      "Parameter 'data' does not accept value 'nokey'");
+}
+END_TEST
+
 START_TEST(query_status_shape)
 {
     MonError err = { 0 };
@@ -511,6 +545,7 @@ int main(void)
     UNIT_TEST(s, info_mem_32bit);
     UNIT_TEST(s, info_mem_pae_and_disabled);
     UNIT_TEST(s, query_status_shape);
+    UNIT_TEST(s, send_key_bad_key_values);
     UNIT_TEST(s, query_kvm_version_balloon_shapes);
     UNIT_TEST(s, info_status_text);
     UNIT_TEST(s, info_kvm_and_uuid_text);

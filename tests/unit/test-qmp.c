@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../../monitor/commands.h"
 #include "chardev.h"
 #include "config-host.h"
 #include "hw.h"
@@ -84,7 +85,28 @@ static void fake_echo_print(Monitor *mon, json_object *result)
     monitor_printf(mon, "echo: %s\n", json_object_get_string(result));
 }
 
+/* The monitor's current CPU, as "info registers" would use it. */
+static json_object *fake_which_cpu(json_object *args, MonError *err)
+{
+    char text[32];
+    snprintf(text, sizeof(text), "cpu %u", monitor_current_cpu);
+    return json_object_new_string(text);
+}
+
+static json_object *fake_set_cpu(json_object *args, MonError *err)
+{
+    monitor_current_cpu = 1;
+    return NULL;
+}
+
+static void fake_text_print(Monitor *mon, json_object *result)
+{
+    monitor_printf(mon, "%s", json_object_get_string(result));
+}
+
 static const MonCommand fake_cmds[] = {
+    { NULL, "fakewhichcpu", "", "", "print the current CPU", fake_which_cpu, fake_text_print },
+    { NULL, "fakesetcpu", "", "", "make CPU 1 current", fake_set_cpu, NULL },
     { "x-ping", NULL, "", "", "reply pong", fake_ping, NULL },
     { "x-nothing", "nothing", "", "", "return nothing", fake_nothing, NULL },
     { "x-fail", NULL, "", "", "always fail", fake_fail, NULL },
@@ -169,6 +191,25 @@ START_TEST(greeting_shape)
              "\"package\": \"vmm-%s\"}, \"capabilities\": [\"oob\"]}}\r\n",
              micro, minor, major, VMM_VERSION);
     ck_out(want);
+    qmp_session_free(s);
+}
+END_TEST
+
+/* Bad qmp_capabilities arguments fail as in QEMU 7.2 and leave the session
+ * un-negotiated: a typo must not slip through. */
+START_TEST(negotiation_bad_arguments)
+{
+    QmpSession *s = session(false);
+    ck_error(s, "{\"execute\": \"qmp_capabilities\", \"arguments\": {\"foo\": 1}}",
+             "GenericError", "Parameter 'foo' is unexpected");
+    ck_error(s, "{\"execute\": \"qmp_capabilities\", \"arguments\": {\"enable\": [\"foo\"]}}",
+             "GenericError", "Parameter 'null' does not accept value 'foo'");
+    ck_error(s, "{\"execute\": \"qmp_capabilities\", \"arguments\": {\"enable\": [1]}}",
+             "GenericError", "Invalid parameter type for 'enable[0]', expected: string");
+    ck_error(s, "{\"execute\": \"qmp_capabilities\", \"arguments\": {\"enable\": \"oob\"}}",
+             "GenericError", "Invalid parameter type for 'enable', expected: array");
+    ck_error(s, "{\"execute\": \"x-ping\"}", "CommandNotFound",
+             "Expecting capabilities negotiation with 'qmp_capabilities'");
     qmp_session_free(s);
 }
 END_TEST
@@ -405,6 +446,27 @@ START_TEST(human_monitor_command)
 }
 END_TEST
 
+/* QEMU runs the line on a fresh monitor whose CPU is cpu-index or 0: the
+ * current CPU of other monitors neither shows nor changes. */
+START_TEST(human_monitor_command_cpu)
+{
+    QmpSession *s = session(true);
+    monitor_current_cpu = 1;   /* "cpu 1" typed on a human monitor */
+    feed(s, "{\"execute\": \"human-monitor-command\", \"arguments\": "
+            "{\"command-line\": \"fakewhichcpu\"}}");
+    ck_assert_str_eq(out, "{\"return\": \"cpu 0\"}\r\n");
+    clear_out();
+    monitor_current_cpu = 0;
+    feed(s, "{\"execute\": \"human-monitor-command\", \"arguments\": "
+            "{\"command-line\": \"fakesetcpu\"}}");
+    ck_assert_uint_eq(monitor_current_cpu, 0);
+    ck_error(s, "{\"execute\": \"human-monitor-command\", \"arguments\": "
+                "{\"command-line\": \"fakewhichcpu\", \"cpu-index\": -1}}",
+             "GenericError", "Parameter 'cpu-index' expects a CPU number");
+    qmp_session_free(s);
+}
+END_TEST
+
 START_TEST(query_commands)
 {
     QmpSession *s = session(true);
@@ -620,6 +682,7 @@ int main(void)
     Suite *s = suite_create("qmp");
     UNIT_TEST(s, greeting_shape);
     UNIT_TEST(s, negotiation_rules);
+    UNIT_TEST(s, negotiation_bad_arguments);
     UNIT_TEST(s, malformed_requests);
     UNIT_TEST(s, garbage_and_bad_json);
     UNIT_TEST(s, id_echo);
@@ -631,6 +694,7 @@ int main(void)
     UNIT_TEST(s, events_to_negotiated_only);
     UNIT_TEST(s, runstate_events);
     UNIT_TEST(s, human_monitor_command);
+    UNIT_TEST(s, human_monitor_command_cpu);
     UNIT_TEST(s, query_commands);
     UNIT_TEST(s, freed_during_input);
     UNIT_TEST(s, pretty_output);
