@@ -55,6 +55,10 @@ void chardev_write(Chardev *c, const uint8_t *buf, size_t len);
 /* Write everything, waiting for a slow reader (qtest replies); only a
  * failed connection drops the rest. */
 void chardev_write_all(Chardev *c, const uint8_t *buf, size_t len);
+/* Write a whole protocol message (QMP) without ever blocking: a slow reader's
+ * backlog grows up to 4 MiB, and a client that lets more pile up is
+ * disconnected. */
+void chardev_write_message(Chardev *c, const uint8_t *buf, size_t len);
 bool chardev_connected(const Chardev *c);
 /*
  * Connection events for a frontend that greets its peer (the monitor):

@@ -31,6 +31,8 @@
 
 #define CHR_READ_CHUNK     4096
 #define CHR_OUTBUF_MAX     (64 * 1024)
+/* Backlog a protocol client (QMP) may leave unread before it is dropped. */
+#define CHR_MESSAGE_BACKLOG_MAX (4 * 1024 * 1024)
 /* How often a pty with no slave open is checked for a new reader. */
 #define PTY_POLL_PERIOD_NS (200 * 1000 * 1000LL)
 
@@ -65,7 +67,7 @@ struct Chardev {
     uint8_t pending[CHR_READ_CHUNK]; /* input read but not yet accepted */
     size_t pending_len;
     uint8_t *obuf;                   /* bounded output backlog */
-    size_t olen;
+    size_t olen, ocap;
     BH *resume_bh;
 
     /* sockets and pty */
@@ -572,11 +574,13 @@ static void chr_write_buffered(Chardev *c, const uint8_t *buf, size_t len)
 {
     if (!c->connected && !(c->kind == CHR_PTY && pty_check_connected(c)))
         return;   /* nobody listening: dropped */
-    size_t room = CHR_OUTBUF_MAX - c->olen;
+    size_t room = c->olen < CHR_OUTBUF_MAX ? CHR_OUTBUF_MAX - c->olen : 0;
     if (len > room)
         len = room;   /* slow reader: the excess is dropped */
-    if (!c->obuf)
+    if (!c->obuf) {
         c->obuf = xmalloc(CHR_OUTBUF_MAX);
+        c->ocap = CHR_OUTBUF_MAX;
+    }
     memcpy(c->obuf + c->olen, buf, len);
     c->olen += len;
     chr_flush(c);
@@ -624,15 +628,49 @@ void chardev_write_all(Chardev *c, const uint8_t *buf, size_t len)
         return;
     }
     while (len) {
-        size_t n = MIN(len, CHR_OUTBUF_MAX - c->olen);
+        size_t n = MIN(len, c->olen < CHR_OUTBUF_MAX ? CHR_OUTBUF_MAX - c->olen : 0);
         chr_write_buffered(c, buf, n);
         if (!c->connected)
             return;
         buf += n;
         len -= n;
-        if (len && c->olen == CHR_OUTBUF_MAX)
+        if (len && c->olen >= CHR_OUTBUF_MAX)
             chr_wait_writable(c);
     }
+}
+
+/*
+ * Protocol messages (QMP) must arrive whole, yet a client that stops reading
+ * must not stall the main loop the way chardev_write_all would: its backlog
+ * may grow to CHR_MESSAGE_BACKLOG_MAX, and a client that lets more pile up is
+ * disconnected (its session ends; the machine and other clients go on).
+ */
+void chardev_write_message(Chardev *c, const uint8_t *buf, size_t len)
+{
+    if (!c || (c->kind != CHR_PTY && c->kind != CHR_SOCKET)) {
+        chardev_write(c, buf, len);
+        return;
+    }
+    if (!len || (!c->connected && !(c->kind == CHR_PTY && pty_check_connected(c))))
+        return;
+    if (len > CHR_MESSAGE_BACKLOG_MAX - MIN(c->olen, CHR_MESSAGE_BACKLOG_MAX)) {
+        static struct ratelimit rl;
+        if (ratelimit_ok(&rl))
+            warn_report("%s: the client is not reading its replies: dropping it", c->label);
+        if (c->kind == CHR_SOCKET)
+            chr_socket_disconnect(c);
+        else
+            c->olen = 0;
+        return;
+    }
+    if (c->olen + len > c->ocap) {
+        size_t cap = MAX(MAX(c->ocap * 2, (size_t)CHR_OUTBUF_MAX), c->olen + len);
+        c->obuf = xrealloc(c->obuf, cap);
+        c->ocap = cap;
+    }
+    memcpy(c->obuf + c->olen, buf, len);
+    c->olen += len;
+    chr_flush(c);
 }
 
 /* ----------------------------------------------------------------- stdio */

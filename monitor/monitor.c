@@ -127,7 +127,7 @@ static void qmp_send(void *opaque, const char *text)
 {
     Monitor *mon = opaque;
     if (mon->chr)
-        chardev_write_all(mon->chr, (const uint8_t *)text, strlen(text));
+        chardev_write_message(mon->chr, (const uint8_t *)text, strlen(text));
 }
 
 static void qmp_free(QmpSession *s)

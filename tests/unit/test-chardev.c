@@ -665,6 +665,26 @@ START_TEST(write_all_waits_for_slow_reader)
 }
 END_TEST
 
+/* A protocol client that never reads its replies is dropped once its
+ * backlog passes the limit; the writer never blocks (a hang is a timeout). */
+START_TEST(write_message_drops_client_that_does_not_read)
+{
+    int l = connect_chardev_client();
+    size_t chunk = 64 * 1024;
+    uint8_t *msg = xzalloc(chunk);
+    unsigned written = 0;
+    for (; written < 200 && chardev_connected(chr); written++)
+        chardev_write_message(chr, msg, chunk);
+    ck_assert(!chardev_connected(chr));
+    ck_assert_uint_gt(written, 4 * 1024 * 1024 / chunk);   /* the 4 MiB backlog was allowed */
+    chardev_write_message(chr, msg, 10);                     /* dropped, no error */
+    chardev_close(chr);
+    close(client);
+    close(l);
+    free(msg);
+}
+END_TEST
+
 static void *read_some_then_close(void *arg)
 {
     int fd = *(int *)arg;
@@ -976,6 +996,7 @@ int main(void)
     CHR_TEST(s, tcp_connect_failure_message);
     CHR_TEST(s, write_all_waits_for_slow_reader);
     CHR_TEST(s, write_all_peer_closes_mid_write);
+    CHR_TEST(s, write_message_drops_client_that_does_not_read);
     CHR_TEST(s, stdio_terminal_restored_on_abort);
     CHR_TEST(s, pty_slave_exists_and_carries_bytes);
     CHR_TEST(s, pty_without_reader_does_not_block);
