@@ -716,6 +716,7 @@ int main(int argc, char **argv)
         runstate_set(RUN_STATE_RUNNING);
     }
     int status = main_loop_run();
+    chardev_flush_all(1000);
     if (kvm_enabled()) {
         vcpus_destroy();
         kvm_cleanup();

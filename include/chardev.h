@@ -60,6 +60,9 @@ void chardev_write_all(Chardev *c, const uint8_t *buf, size_t len);
  * disconnected. */
 void chardev_write_message(Chardev *c, const uint8_t *buf, size_t len);
 bool chardev_connected(const Chardev *c);
+/* On exit: give every chardev up to timeout_ms to write out its backlog
+ * (the last QMP replies and events). */
+void chardev_flush_all(int timeout_ms);
 /*
  * Connection events for a frontend that greets its peer (the monitor):
  * socket chardevs call event(opaque, 1) when a client connects and

@@ -1442,6 +1442,21 @@ Chardev *chardev_next(Chardev *prev)
     return prev ? prev->next : chardevs;
 }
 
+void chardev_flush_all(int timeout_ms)
+{
+    for (Chardev *c = chardevs; c; c = c->next) {
+        int64_t deadline = clock_ns(CLOCK_REALTIME_NS) + (int64_t)timeout_ms * 1000000;
+        while (c->olen && c->connected && c->out_fd >= 0) {
+            int64_t left = deadline - clock_ns(CLOCK_REALTIME_NS);
+            struct pollfd pfd = { .fd = c->out_fd, .events = POLLOUT };
+            if (left <= 0 || poll(&pfd, 1, (int)(left / 1000000) + 1) <= 0)
+                break;
+            if (!chr_flush(c))
+                break;
+        }
+    }
+}
+
 bool chardev_is_mux(const Chardev *c)
 {
     return c->mux;

@@ -316,9 +316,10 @@ static json_object *qmp_system_powerdown(json_object *args, MonError *err)
 
 static json_object *qmp_quit(json_object *args, MonError *err)
 {
-    /* The machine's shutdown bottom half sends the SHUTDOWN event and ends
-     * the main loop, after this command's response has gone out. */
-    request_shutdown(SHUTDOWN_CAUSE_HOST_QMP_QUIT);
+    /* As QEMU 7.2: the SHUTDOWN event goes out before quit's own reply;
+     * both are flushed on exit (chardev_flush_all). */
+    runstate_event(RUN_EVENT_SHUTDOWN, SHUTDOWN_CAUSE_HOST_QMP_QUIT);
+    main_loop_quit(0);
     return NULL;
 }
 

@@ -572,6 +572,10 @@ def qmp_quit(vm, qmp, prefix="qmp"):
     qmp.events.clear()
     r = qmp.execute("quit")
     check(f"{prefix}-quit", r == {"return": {}}, json.dumps(r))
+    # QEMU 7.2 sends the SHUTDOWN event before quit's reply.
+    check(f"{prefix}-quit-event-before-reply",
+          any(e.get("event") == "SHUTDOWN" for e in qmp.events),
+          "SHUTDOWN did not come before the reply", json.dumps(qmp.events))
     ev = qmp.wait_event("SHUTDOWN", 5)
     check(f"{prefix}-quit-shutdown-event", ev and ev.get("data") == {"guest": False, "reason": "host-qmp-quit"}
           and is_timestamp(ev), json.dumps(ev))
