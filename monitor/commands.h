@@ -16,8 +16,9 @@
 extern const MonCommand machine_commands[];
 extern const size_t machine_commands_count;
 
-/* The CPU "x", "info registers" and "info mem" use; set by "cpu N".
- * QEMU keeps it per monitor; vmm keeps one for all monitors. */
+/* The CPU "x", "info registers" and "info mem" use; set by "cpu N".  Each
+ * monitor keeps its own and loads it here while its line runs (monitor.c,
+ * and human-monitor-command in qmp.c). */
 extern unsigned monitor_current_cpu;
 
 /* ---- x / xp ---- */

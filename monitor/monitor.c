@@ -20,6 +20,7 @@
 
 #include "config-host.h"
 #include "monitor.h"
+#include "commands.h"
 #include "readline.h"
 #include "util.h"
 
@@ -32,6 +33,7 @@ struct Monitor {
     bool pretty;
     bool mux;                /* shares stdio through the Ctrl-A mux */
     bool greeted;            /* mux: banner printed once */
+    unsigned cpu;            /* this monitor's current CPU ("cpu N") */
     ReadLine *rl;            /* HMP on a chardev */
     QmpSession *qmp;         /* QMP: the current client's session */
     QmpSession *retired;     /* disconnected session awaiting free */
@@ -114,10 +116,17 @@ static void hmp_echo(void *opaque, const char *s, size_t len)
 static void hmp_line(void *opaque, const char *line)
 {
     Monitor *mon = opaque;
-    if (!line)
+    if (!line) {
         monitor_printf(mon, "Error: line too long\n");
-    else
+    } else {
+        /* Each monitor has its own current CPU, as in QEMU: the commands
+         * read the shared variable while this monitor's line runs. */
+        unsigned saved = monitor_current_cpu;
+        monitor_current_cpu = mon->cpu;
         hmp_execute(mon, line);
+        mon->cpu = monitor_current_cpu;
+        monitor_current_cpu = saved;
+    }
     hmp_prompt(mon);
 }
 

@@ -460,7 +460,25 @@ def hmp_quit(vm, qmp, mon):
     check("hmp-quit-exit-0", rc == 0, f"exit status {rc}", vm.stderr())
 
 
+def hmp_cpu_per_monitor():
+    """cpu N on one monitor does not move another monitor's current CPU."""
+    vm = Vm(extra=("-smp", "2", "-chardev", "socket,id=mon2,path=@HMP2@,server=on,wait=off",
+                   "-mon", "chardev=mon2,mode=readline"))
+    try:
+        a, b = Hmp(vm.hmp_path, 10), Hmp(vm.hmp2_path, 10)
+        a.cmd("cpu 1")
+        out_a, out_b = a.cmd("info cpus"), b.cmd("info cpus")
+        check("hmp-cpu-per-monitor", re.search(r"^\* CPU #1", out_a, re.M)
+              and re.search(r"^\* CPU #0", out_b, re.M), "current CPU shared between monitors",
+              out_a + out_b)
+    except Exception as e:
+        not_ok("hmp-cpu-per-monitor", f"{type(e).__name__}: {e}", vm.stderr())
+    finally:
+        vm.kill()
+
+
 def run_hmp():
+    guarded("hmp_cpu_per_monitor", hmp_cpu_per_monitor)
     vm, qmp, mon = start_vm("hmp")
     if vm:
         try:
