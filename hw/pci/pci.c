@@ -89,6 +89,11 @@ void pci_device_init(PCIDevice *d, const char *name, uint16_t vendor, uint16_t d
     d->config[PCI_CLASS_PROG] = class_code;
     set16(&d->config[PCI_CLASS_DEVICE], class_code >> 8);
     d->config[PCI_HEADER_TYPE] = header_type;
+    /* Like QEMU, every function reports subsystem 1af4:1100 (Red Hat's
+     * "QEMU virtual machine") unless the device sets its own; guests'
+     * quirk tables and users' scripts match on it. */
+    set16(&d->config[PCI_SUBSYSTEM_VENDOR_ID], 0x1af4);
+    set16(&d->config[PCI_SUBSYSTEM_ID], 0x1100);
 
     set16(&d->wmask[PCI_COMMAND], PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |
                                   PCI_COMMAND_SERR | PCI_COMMAND_INTX_DISABLE);

@@ -31,6 +31,12 @@ static void test_pci(const QTarget *t)
     uint8_t htype = qtest_pci_cfg_read(s, 1, 0, 0x0e, 1);
     CHECK(t, htype == 0x80, "pci piix3 header type multifunction", "header type %02x", htype);
 
+    uint32_t sub0 = qtest_pci_cfg_read(s, 0, 0, 0x2c, 4);
+    uint32_t sub1 = qtest_pci_cfg_read(s, 1, 0, 0x2c, 4);
+    uint32_t sub3 = qtest_pci_cfg_read(s, 1, 3, 0x2c, 4);
+    CHECK(t, sub0 == 0x11001af4 && sub1 == 0x11001af4 && sub3 == 0x11001af4,
+          "pci subsystem ids 1af4:1100", "00:00.0 %08x 00:01.0 %08x 00:01.3 %08x", sub0, sub1, sub3);
+
     uint32_t empty = qtest_pci_cfg_read(s, 0x1f, 0, 0x00, 4);
     CHECK(t, empty == 0xffffffff, "pci empty slot reads ones", "00:1f.0 reads %08x", empty);
 
