@@ -14,26 +14,17 @@ R=${1:-3}
 PIO_N=${PIO_N:-200000}
 PAYLOAD=$BUILD/payloads/pio.elf
 
-die() { echo "bench/pio: $*" >&2; exit 1; }
-
-[ -x "$VMM" ] || die "$VMM not built (make)"
-[ -f "$PAYLOAD" ] || die "$PAYLOAD not built (make payloads)"
-if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then die "/dev/kvm is not usable"; fi
-if ! command -v "$QEMU" >/dev/null; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-system-x86 >/dev/null ||
-            die "apt-get install qemu-system-x86 failed"
-    fi
-    command -v "$QEMU" >/dev/null || die "$QEMU not found (apt-get install qemu-system-x86)"
-fi
+BENCH_NAME=pio
+BENCH_PAYLOAD=$PAYLOAD
+# shellcheck source=bench/common.sh
+. bench/common.sh
+bench_require
 
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
 vmm_cmd() { echo "$VMM -M pc -nodefaults -display none"; }
 qemu_cmd() { echo "$QEMU -accel kvm -M pc -nodefaults -display none"; }
-
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 # cycles/exit of R runs, one per line; failed runs are reported and left out.
 cycles_per_exit() {   # emu

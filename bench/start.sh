@@ -27,18 +27,11 @@ SPIN_APPEND=${SPIN_APPEND:-}
 SPIN_READY=${SPIN_READY:-PASS}
 MEM_MB=${BENCH_MEM_MB:-128}
 
-die() { echo "bench/start: $*" >&2; exit 1; }
-
-[ -x "$VMM" ] || die "$VMM not built (make)"
-[ -f "$EXIT_PAYLOAD" ] || die "$EXIT_PAYLOAD not built (make payloads)"
-if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then die "/dev/kvm is not usable"; fi
-if ! command -v "$QEMU" >/dev/null; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-system-x86 >/dev/null ||
-            die "apt-get install qemu-system-x86 failed"
-    fi
-    command -v "$QEMU" >/dev/null || die "$QEMU not found (apt-get install qemu-system-x86)"
-fi
+BENCH_NAME=start
+BENCH_PAYLOAD=$EXIT_PAYLOAD
+# shellcheck source=bench/common.sh
+. bench/common.sh
+bench_require
 
 tmp=$(mktemp -d) || exit 1
 spid=
@@ -54,7 +47,6 @@ qemu_cmd() { echo "$QEMU -accel kvm -M pc -nodefaults -display none"; }
 
 now_us() { local t=${EPOCHREALTIME/./}; echo "$t"; }
 
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 # Start times in microseconds, one per line, of N runs of exit.elf; a run
 # that does not end with exit.elf's status (1 = isa-debug-exit code 0) is
