@@ -13,6 +13,7 @@ Prints TAP lines ("ok - name", "not ok - name: why"); exits 1 if any failed.
 """
 import json, os, pty, random, re, select, shlex, signal, socket, subprocess
 import sys, tempfile, threading, time
+from ptyread import read_until
 
 VMM = shlex.split(os.environ.get("VMM_CMD") or os.environ.get("VMM", "build/vmm"))
 PAYLOADS = os.environ.get("PAYLOADS", "build/payloads")
@@ -882,26 +883,6 @@ def run_bad_input():
 
 
 # ---------------------------------------------------------------- -nographic pty
-
-def read_until(fd, regex, timeout, buf=b""):
-    deadline = time.monotonic() + timeout
-    while True:
-        m = re.search(regex, buf)
-        if m:
-            return m, buf
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None, buf
-        r, _, _ = select.select([fd], [], [], left)
-        if not r:
-            continue
-        try:
-            data = os.read(fd, 4096)
-        except OSError:
-            data = b""
-        if not data:
-            return re.search(regex, buf), buf
-        buf += data
 
 
 def run_pty():

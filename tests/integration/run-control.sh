@@ -28,6 +28,8 @@ command -v python3 >/dev/null || { echo "ok - run-control # SKIP no python3"; ex
 export VMM_CMD PAYLOADS
 exec python3 - <<'EOF'
 import os, pty, re, select, shlex, signal, socket, subprocess, sys, tempfile, termios, time
+sys.path.insert(0, "tests/integration")
+from ptyread import read_until  # noqa: E402
 
 VMM = shlex.split(os.environ["VMM_CMD"])
 PAYLOADS = os.environ["PAYLOADS"]
@@ -46,28 +48,6 @@ def not_ok(name, why, out=b""):
     print(f"not ok - {name}: {why}", flush=True)
     for line in out.decode(errors="replace").splitlines()[-6:]:
         print(f"#   {line}", flush=True)
-
-
-def read_until(fd, regex, timeout, buf=b""):
-    """Read fd until buf matches regex (bytes); returns (match or None, buf)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        m = re.search(regex, buf)
-        if m:
-            return m, buf
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None, buf
-        r, _, _ = select.select([fd], [], [], left)
-        if not r:
-            continue
-        try:
-            data = os.read(fd, 4096)
-        except OSError:
-            data = b""
-        if not data:
-            return re.search(regex, buf), buf
-        buf += data
 
 
 def wait_exit(proc, timeout):
