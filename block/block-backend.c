@@ -1,0 +1,410 @@
+/*
+ * BlockBackend: one opened -drive.  Checks every request against the
+ * image size and the read-only flag, counts requests in flight and
+ * statistics, and hands the rest to the format driver.  Keeps the
+ * registry that blk_by_id() and "info block" walk.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block_int.h"
+#include "util.h"
+
+struct BlockBackend {
+    DriveOptions opts;          /* our own copy */
+    BlockDriverState bs;        /* bs.drv NULL: no medium */
+    char *dev;                  /* attached device, or NULL */
+    int64_t length;
+    unsigned in_flight;
+    BlockStats stats;
+    BlockBackend *next;
+};
+
+static BlockBackend *backends;
+
+/* ---- format selection ---- */
+
+/* The first sector says qcow2 ("QFI\xfb", the qcow2 spec's magic) or not. */
+static const char *probe_format(BlockFile *f)
+{
+    uint8_t buf[512] = { 0 };
+    if (bfile_pread_sync(f, 0, buf, sizeof(buf)) == 0 && memcmp(buf, "QFI\xfb", 4) == 0)
+        return "qcow2";
+    return "raw";
+}
+
+static const BlockDriver *find_driver(const DriveOptions *o, BlockFile *f, const char *what)
+{
+    const char *fmt = o->format;
+    if (!fmt) {
+        fmt = probe_format(f);
+        if (strcmp(fmt, "raw") == 0)
+            warn_report("Image format was not specified for '%s' and probing guessed raw; "
+                        "specify format=raw to remove this warning", o->file);
+    }
+    if (strcmp(fmt, "raw") == 0)
+        return &bdrv_raw;
+    error_report("%s: format '%s' is not supported yet", what, fmt);
+    return NULL;
+}
+
+/* ---- open and close ---- */
+
+static int check_unsupported(const DriveOptions *o, const char *what)
+{
+    if (o->snapshot) {
+        error_report("%s: snapshot=on is not supported yet", what);
+        return -1;
+    }
+    if (o->format && strcmp(o->format, "raw") != 0) {
+        error_report("%s: format '%s' is not supported yet", what, o->format);
+        return -1;
+    }
+    if (o->id && blk_by_id(o->id)) {
+        error_report("%s: Duplicate ID '%s' for drive", what, o->id);
+        return -1;
+    }
+    return 0;
+}
+
+static int open_medium(BlockBackend *blk, const char *what)
+{
+    BlockFile *f = bfile_open(&blk->opts, what);
+    if (!f)
+        return -1;
+    const BlockDriver *drv = find_driver(&blk->opts, f, what);
+    blk->bs = (BlockDriverState){ .drv = drv, .file = f, .opts = &blk->opts };
+    if (!drv || drv->open(&blk->bs, what) < 0) {
+        blk->bs.drv = NULL;
+        bfile_close(f);
+        blk->bs.file = NULL;
+        return -1;
+    }
+    /* Whole sectors, as QEMU: the last partial sector reads as zeroes. */
+    blk->length = drv->getlength(&blk->bs);
+    if (blk->length >= 0)
+        blk->length = (blk->length + BDRV_SECTOR_SIZE - 1) & ~(int64_t)(BDRV_SECTOR_SIZE - 1);
+    if (blk->length < 0) {
+        error_report("%s: cannot get the image size: %s", what, strerror((int)-blk->length));
+        drv->close(&blk->bs);
+        bfile_close(f);
+        blk->bs.drv = NULL;
+        blk->bs.file = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void backend_free(BlockBackend *blk)
+{
+    blk_drive_options_free(&blk->opts);
+    free(blk->dev);
+    free(blk);
+}
+
+BlockBackend *blk_open(const DriveOptions *o)
+{
+    char *what = xasprintf("-drive file=%s", o->file ? o->file : "");
+    BlockBackend *blk = NULL;
+    if (check_unsupported(o, what) == 0) {
+        blk = xzalloc(sizeof(*blk));
+        blk_drive_options_copy(&blk->opts, o);
+        if (o->file && open_medium(blk, what) < 0) {
+            backend_free(blk);
+            blk = NULL;
+        }
+    }
+    free(what);
+    if (!blk)
+        return NULL;
+    BlockBackend **tail = &backends;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = blk;
+    return blk;
+}
+
+void blk_close(BlockBackend *blk)
+{
+    if (!blk)
+        return;
+    blk_drain(blk);
+    for (BlockBackend **p = &backends; *p; p = &(*p)->next) {
+        if (*p == blk) {
+            *p = blk->next;
+            break;
+        }
+    }
+    if (blk->bs.drv)
+        blk->bs.drv->close(&blk->bs);
+    bfile_close(blk->bs.file);
+    backend_free(blk);
+}
+
+void blk_close_all(void)
+{
+    blk_drain_all();
+    while (backends)
+        blk_close(backends);
+    thread_pool_shutdown();
+}
+
+/* ---- accessors and registry ---- */
+
+const char *blk_id(const BlockBackend *blk)
+{
+    return blk->opts.id;
+}
+
+const char *blk_filename(const BlockBackend *blk)
+{
+    return blk->opts.file;
+}
+
+const char *blk_format_name(const BlockBackend *blk)
+{
+    return blk->bs.drv ? blk->bs.drv->name : NULL;
+}
+
+const DriveOptions *blk_options(const BlockBackend *blk)
+{
+    return &blk->opts;
+}
+
+bool blk_is_inserted(const BlockBackend *blk)
+{
+    return blk->bs.drv != NULL;
+}
+
+BlockBackend *blk_by_id(const char *id)
+{
+    for (BlockBackend *b = backends; b; b = b->next) {
+        if (b->opts.id && id && strcmp(b->opts.id, id) == 0)
+            return b;
+    }
+    return NULL;
+}
+
+BlockBackend *blk_next(BlockBackend *prev)
+{
+    return prev ? prev->next : backends;
+}
+
+int blk_attach_dev(BlockBackend *blk, const char *dev_name)
+{
+    if (blk->dev) {
+        error_report("Drive '%s' is already in use by device '%s'",
+                     blk->opts.id ? blk->opts.id : blk->opts.file, blk->dev);
+        return -1;
+    }
+    blk->dev = xstrdup(dev_name ? dev_name : "");
+    return 0;
+}
+
+const char *blk_attached_dev(const BlockBackend *blk)
+{
+    return blk->dev;
+}
+
+int64_t blk_getlength(BlockBackend *blk)
+{
+    return blk->bs.drv ? blk->length : -ENOMEDIUM;
+}
+
+bool blk_is_read_only(const BlockBackend *blk)
+{
+    return blk->opts.readonly;
+}
+
+bool blk_enable_write_cache(const BlockBackend *blk)
+{
+    return blk->opts.cache != BLK_CACHE_WRITETHROUGH && blk->opts.cache != BLK_CACHE_DIRECTSYNC;
+}
+
+unsigned blk_logical_block_size(const BlockBackend *blk)
+{
+    return BDRV_SECTOR_SIZE;
+}
+
+bool blk_can_discard(const BlockBackend *blk)
+{
+    return blk->opts.discard_unmap && !blk->opts.readonly;
+}
+
+void blk_get_stats(const BlockBackend *blk, BlockStats *out)
+{
+    *out = blk->stats;
+}
+
+unsigned blk_in_flight(const BlockBackend *blk)
+{
+    return blk->in_flight;
+}
+
+/* ---- asynchronous requests ---- */
+
+static void account(BlockBackend *blk, const BlockRequest *req)
+{
+    BlockStats *s = &blk->stats;
+    switch (req->type) {
+    case BREQ_READ:
+        s->rd_bytes += req->bytes;
+        s->rd_ops++;
+        break;
+    case BREQ_WRITE:
+    case BREQ_WRITE_ZEROES:
+        s->wr_bytes += req->bytes;
+        s->wr_ops++;
+        break;
+    case BREQ_FLUSH:
+        s->flush_ops++;
+        break;
+    case BREQ_DISCARD:
+        s->discard_ops++;
+        break;
+    }
+}
+
+/* Main loop (or a drain), lock held: the slot is free before cb runs, so
+ * cb may submit again without growing the pool. */
+static void backend_req_done(BlockRequest *req, int ret)
+{
+    BlockBackend *blk = req->owner;
+    BlockCompletionFunc *cb = req->cb;
+    void *opaque = req->opaque;
+    if (ret == 0)
+        account(blk, req);
+    blk_req_free(req);
+    blk->in_flight--;
+    if (cb)
+        cb(opaque, ret);
+}
+
+/* -errno when the request must fail without reaching the driver. */
+static int check_request(BlockBackend *blk, BlockReqType type, uint64_t offset, uint64_t bytes)
+{
+    if (!blk->bs.drv)
+        return -ENOMEDIUM;
+    if (type == BREQ_FLUSH)
+        return 0;
+    if (type != BREQ_READ && blk->opts.readonly)
+        return -EROFS;
+    uint64_t len = (uint64_t)blk->length;
+    if (offset > len || bytes > len - offset)
+        return -EIO;
+    return 0;
+}
+
+static void submit(BlockBackend *blk, BlockReqType type, uint64_t offset, uint64_t bytes,
+                   const struct iovec *iov, int iovcnt, int flags, BlockCompletionFunc *cb,
+                   void *opaque)
+{
+    BlockRequest *req = blk_req_alloc();
+    *req = (BlockRequest){ .type = type, .offset = offset, .bytes = bytes, .iov = iov,
+                           .iovcnt = iovcnt, .flags = flags, .done = backend_req_done,
+                           .owner = blk, .cb = cb, .opaque = opaque,
+                           .bounce = req->bounce, .bounce_size = req->bounce_size };
+    blk->in_flight++;
+    int r = iovcnt < 0 ? -EINVAL : check_request(blk, type, offset, bytes);
+    if (r < 0) {
+        blk_complete_later(req, r);
+        return;
+    }
+    blk->bs.drv->submit(&blk->bs, req);
+}
+
+void blk_aio_preadv(BlockBackend *blk, uint64_t offset, const struct iovec *iov, int iovcnt,
+                    BlockCompletionFunc *cb, void *opaque)
+{
+    submit(blk, BREQ_READ, offset, blk_iov_total(iov, iovcnt), iov, iovcnt, 0, cb, opaque);
+}
+
+void blk_aio_pwritev(BlockBackend *blk, uint64_t offset, const struct iovec *iov, int iovcnt,
+                     BlockCompletionFunc *cb, void *opaque)
+{
+    submit(blk, BREQ_WRITE, offset, blk_iov_total(iov, iovcnt), iov, iovcnt, 0, cb, opaque);
+}
+
+void blk_aio_flush(BlockBackend *blk, BlockCompletionFunc *cb, void *opaque)
+{
+    submit(blk, BREQ_FLUSH, 0, 0, NULL, 0, 0, cb, opaque);
+}
+
+void blk_aio_pdiscard(BlockBackend *blk, uint64_t offset, uint64_t bytes,
+                      BlockCompletionFunc *cb, void *opaque)
+{
+    submit(blk, BREQ_DISCARD, offset, bytes, NULL, 0, 0, cb, opaque);
+}
+
+void blk_aio_pwrite_zeroes(BlockBackend *blk, uint64_t offset, uint64_t bytes, int flags,
+                           BlockCompletionFunc *cb, void *opaque)
+{
+    submit(blk, BREQ_WRITE_ZEROES, offset, bytes, NULL, 0, flags, cb, opaque);
+}
+
+/* ---- draining and synchronous calls ---- */
+
+void blk_drain(BlockBackend *blk)
+{
+    while (blk && blk->in_flight > 0)
+        blk_wait_completions(100);
+}
+
+static bool any_in_flight(void)
+{
+    for (BlockBackend *b = backends; b; b = b->next) {
+        if (b->in_flight)
+            return true;
+    }
+    return false;
+}
+
+void blk_drain_all(void)
+{
+    while (any_in_flight())
+        blk_wait_completions(100);
+}
+
+typedef struct {
+    bool done;
+    int ret;
+} SyncWait;
+
+static void sync_done(void *opaque, int ret)
+{
+    SyncWait *w = opaque;
+    w->ret = ret;
+    w->done = true;
+}
+
+static int sync_rw(BlockBackend *blk, BlockReqType type, uint64_t offset, void *buf,
+                   size_t len)
+{
+    SyncWait w = { false, 0 };
+    struct iovec iov = { buf, len };
+    if (type == BREQ_READ)
+        blk_aio_preadv(blk, offset, &iov, 1, sync_done, &w);
+    else if (type == BREQ_WRITE)
+        blk_aio_pwritev(blk, offset, &iov, 1, sync_done, &w);
+    else
+        blk_aio_flush(blk, sync_done, &w);
+    while (!w.done)
+        blk_wait_completions(100);
+    return w.ret;
+}
+
+int blk_pread(BlockBackend *blk, uint64_t offset, void *buf, size_t len)
+{
+    return sync_rw(blk, BREQ_READ, offset, buf, len);
+}
+
+int blk_pwrite(BlockBackend *blk, uint64_t offset, const void *buf, size_t len)
+{
+    return sync_rw(blk, BREQ_WRITE, offset, (void *)buf, len);
+}
+
+int blk_flush(BlockBackend *blk)
+{
+    return sync_rw(blk, BREQ_FLUSH, 0, NULL, 0);
+}
