@@ -4,9 +4,9 @@
 BUILD ?= build
 # Packages needed to build vmm and run its tests (Debian 12 names).
 BUILD_DEPS := gcc make pkg-config libfdt-dev libaio-dev zlib1g-dev \
-              libpixman-1-dev libvncserver-dev libjson-c-dev check
+              libpixman-1-dev libvncserver-dev libjson-c-dev libslirp-dev check
 TEST_DEPS  := qemu-system-x86 seabios busybox-static cpio python3 \
-              binutils dpkg-dev kmod
+              binutils dpkg-dev kmod qemu-utils fio iproute2
 .DEFAULT_GOAL := all
 
 # GNU make remakes config.mak with ./configure when it is missing or older
@@ -60,13 +60,18 @@ $(BUILD)/tests/unit/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libvmm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(CHECK_CFLAGS) -o $@ $< $(BUILD)/libvmm.a $(LIBS) $(CHECK_LIBS) $(LDFLAGS_ALL) -lm
 
-$(BUILD)/tests/qtest/libqtest.o: tests/qtest/libqtest.c tests/qtest/libqtest.h
+# The qtest client libraries: libqtest (the protocol) and libqos-* (PCI and
+# virtio drivers the tests use as the guest would).
+QTEST_LIB_OBJS := $(patsubst tests/qtest/%.c,$(BUILD)/tests/qtest/%.o,\
+                    $(sort $(wildcard tests/qtest/lib*.c)))
+
+$(BUILD)/tests/qtest/lib%.o: tests/qtest/lib%.c $(wildcard tests/qtest/lib*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
-$(BUILD)/tests/qtest/%: tests/qtest/%.c $(BUILD)/tests/qtest/libqtest.o $(BUILD)/util/base64.o
+$(BUILD)/tests/qtest/%: tests/qtest/%.c $(QTEST_LIB_OBJS) $(BUILD)/util/base64.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/tests/qtest/libqtest.o $(BUILD)/util/base64.o $(LDFLAGS_ALL)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(QTEST_LIB_OBJS) $(BUILD)/util/base64.o $(LDFLAGS_ALL)
 
 payloads:
 	$(MAKE) -C tests/payloads BUILD=$(abspath $(BUILD))/payloads
@@ -92,7 +97,7 @@ check-integration: all payloads
 	@BUILD=$(BUILD) tests/run.sh integration
 check-linux: deps
 	@$(MAKE) --no-print-directory all
-	@BUILD=$(BUILD) tests/integration/linux-boot.sh
+	@BUILD=$(BUILD) tests/run.sh linux
 
 run: deps
 	@$(MAKE) --no-print-directory all payloads
@@ -102,6 +107,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all payloads
 	bench/start.sh
 	bench/pio.sh
+	bench/blk.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -11,11 +11,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "block.h"
 #include "chardev.h"
 #include "config-host.h"
 #include "cpu.h"
+#include "devices.h"
 #include "hw.h"
 #include "monitor.h"
+#include "net.h"
 #include "pc.h"
 #include "util.h"
 
@@ -59,9 +62,24 @@ static void usage(void)
            "  -kernel FILE        Linux bzImage, PVH ELF or multiboot image to boot directly\n"
            "  -initrd FILE        initial ramdisk (multiboot: \"mod1 args,mod2\" modules)\n"
            "  -append STRING      kernel command line\n"
-           "Devices and I/O:\n"
+           "Serial:\n"
            "  -serial DEV         stdio, null, none, file:PATH, pty, unix:PATH[,server=on,wait=off],\n"
            "                      tcp:HOST:PORT[,server=on,wait=off] (repeat for COM2..COM4)\n"
+           "  -bios FILE          firmware image (default: Debian's SeaBIOS, used without -kernel)\n"
+           "  -boot [order=]DRIVES[,menu=on|off]   firmware boot order (c disk, d CD-ROM, n network)\n"
+           "Block devices:\n"
+           "  -drive file=F[,if=virtio|ide|none][,format=raw][,id=ID][,cache=none|writeback|\n"
+           "         writethrough|directsync|unsafe][,aio=native|threads][,readonly=on]\n"
+           "         [,serial=S][,discard=unmap|ignore][,index=N][,media=disk|cdrom]\n"
+           "  -hda/-hdb/-hdc/-hdd FILE, -cdrom FILE   IDE drive shorthands\n"
+           "Network:\n"
+           "  -netdev user,id=ID[,net=CIDR][,host=IP][,dns=IP][,hostfwd=tcp|udp:[H]:P-[G]:P]\n"
+           "  -netdev tap,id=ID,ifname=NAME,script=no,downscript=no\n"
+           "  -netdev socket,id=ID,listen=[HOST]:PORT|connect=HOST:PORT\n"
+           "  -net nic[,model=virtio][,macaddr=MAC]  -net user|tap|socket[,...]   (legacy hub)\n"
+           "Devices and I/O:\n"
+           "  -device virtio-blk-pci,drive=ID | virtio-net-pci,netdev=ID[,mac=MAC] |\n"
+           "          virtio-balloon-pci  (also addr=SLOT; -device help lists all)\n"
            "  -device isa-debug-exit[,iobase=0xf4][,iosize=4]   writing V exits with (V<<1)|1\n"
            "  -nographic          no display; serial on stdio (Ctrl-A h for help)\n"
            "  -display none       no display\n"
@@ -292,6 +310,17 @@ static int device_debug_exit(Options *o, const char *what, Opts *kv)
     return 0;
 }
 
+/* Append an option string to one of the machine's lists. */
+static int add_to_list(const char *opt, const char *arg, const char **list, unsigned *n)
+{
+    if (*n >= PC_MAX_DEVICES) {
+        error_report("%s %s: at most %d %s options are supported", opt, arg, PC_MAX_DEVICES, opt);
+        return -1;
+    }
+    list[(*n)++] = arg;
+    return 0;
+}
+
 static int opt_device(Options *o, const char *arg)
 {
     char what[256];
@@ -304,14 +333,102 @@ static int opt_device(Options *o, const char *arg)
     if (!driver)
         error_report("%s: no device model named", what);
     else if (!strcmp(driver, "help")) {
-        printf("ISA devices:\nname \"isa-debug-exit\", bus ISA\n");
+        device_type_print_list();
         exit(0);
     } else if (!strcmp(driver, "isa-debug-exit"))
         ret = device_debug_exit(o, what, kv);
-    else
+    else if (!device_type_find(driver))
         error_report("%s: '%s' is not a valid device model name", what, driver);
+    else
+        ret = add_to_list("-device", arg, o->m.devices, &o->m.ndevices);
     opts_free(kv);
     return ret;
+}
+
+/* -drive is checked now (syntax, values); the machine opens the image. */
+static int opt_drive(Options *o, const char *arg)
+{
+    DriveOptions d;
+    if (blk_parse_drive(arg, &d) < 0)
+        return -1;
+    blk_drive_options_free(&d);
+    return add_to_list("-drive", arg, o->m.drives, &o->m.ndrives);
+}
+
+/* "F" as a -drive file= value: commas doubled. */
+static char *drive_file_value(const char *file)
+{
+    size_t n = strlen(file);
+    char *out = xmalloc(2 * n + 1), *p = out;
+    for (const char *c = file; *c; c++) {
+        *p++ = *c;
+        if (*c == ',')
+            *p++ = ',';
+    }
+    *p = 0;
+    return out;
+}
+
+/* -hda..-hdd and -cdrom are IDE drives at a fixed index, as in QEMU. */
+static int opt_drive_shorthand(Options *o, const char *arg, int index, const char *media)
+{
+    char *file = drive_file_value(arg);
+    char *spec = xasprintf("file=%s,index=%d,media=%s", file, index, media);
+    free(file);
+    return opt_drive(o, spec);   /* spec lives as long as the machine config */
+}
+
+static int opt_hda(Options *o, const char *arg) { return opt_drive_shorthand(o, arg, 0, "disk"); }
+static int opt_hdb(Options *o, const char *arg) { return opt_drive_shorthand(o, arg, 1, "disk"); }
+static int opt_hdc(Options *o, const char *arg) { return opt_drive_shorthand(o, arg, 2, "disk"); }
+static int opt_hdd(Options *o, const char *arg) { return opt_drive_shorthand(o, arg, 3, "disk"); }
+static int opt_cdrom(Options *o, const char *arg) { return opt_drive_shorthand(o, arg, 2, "cdrom"); }
+
+static int opt_netdev(Options *o, const char *arg)
+{
+    return add_to_list("-netdev", arg, o->m.netdevs, &o->m.nnetdevs);
+}
+
+static int opt_net(Options *o, const char *arg)
+{
+    return add_to_list("-net", arg, o->m.nets, &o->m.nnets);
+}
+
+/* -boot [order=]DRIVES[,once=..][,menu=on|off][,splash-time=..][,reboot-timeout=..] */
+static int opt_boot(Options *o, const char *arg)
+{
+    char what[160];
+    Opts *kv = parse_opts("-boot", arg, "order");
+    if (!kv)
+        return -1;
+    snprintf(what, sizeof(what), "-boot %s", arg);
+    const char *order = opts_get(kv, "order"), *menu = opts_get(kv, "menu");
+    const char *bad = opts_first_unused(kv);
+    int ret = -1;
+    bool menu_on = false;
+    static char order_buf[32];
+    if (bad)
+        error_report("%s: unsupported parameter '%s'", what, bad);
+    else if (order && (strlen(order) >= sizeof(order_buf) || strspn(order, "acdnp") != strlen(order)))
+        error_report("%s: invalid boot device list '%s' (drives a, c, d, n, p)", what, order);
+    else if (menu && parse_bool(menu, &menu_on) < 0)
+        error_report("%s: menu: expected on or off", what);
+    else {
+        if (order) {
+            snprintf(order_buf, sizeof(order_buf), "%s", order);
+            o->m.boot_order = order_buf;
+        }
+        o->m.boot_menu = menu_on;
+        ret = 0;
+    }
+    opts_free(kv);
+    return ret;
+}
+
+static int opt_snapshot(Options *o, const char *arg)
+{
+    error_report("-snapshot: temporary qcow2 overlays are not supported yet");
+    return -1;
 }
 
 static int opt_serial(Options *o, const char *arg)
@@ -466,7 +583,7 @@ typedef struct Option {
 
 enum { F_NONE, F_KERNEL, F_INITRD, F_APPEND, F_NOGRAPHIC, F_NOREBOOT, F_NOSHUTDOWN,
        F_ENABLE_KVM, F_PIDFILE, F_LOGFILE, F_LOGITEMS, F_VERSION, F_HELP, F_QTEST,
-       F_QTEST_LOG, F_NODEFAULTS, F_START_PAUSED };
+       F_QTEST_LOG, F_NODEFAULTS, F_START_PAUSED, F_BIOS };
 
 static const Option options[] = {
     { "m", ARG, opt_m, 0 }, { "smp", ARG, opt_smp, 0 }, { "accel", ARG, opt_accel, 0 },
@@ -484,6 +601,10 @@ static const Option options[] = {
     { "monitor", ARG, opt_monitor, 0 }, { "qmp", ARG, opt_qmp, 0 },
     { "qmp-pretty", ARG, opt_qmp_pretty, 0 }, { "chardev", ARG, opt_chardev, 0 },
     { "mon", ARG, opt_mon, 0 }, { "uuid", ARG, opt_uuid, 0 }, { "S", NOARG, NULL, F_START_PAUSED },
+    { "drive", ARG, opt_drive, 0 }, { "hda", ARG, opt_hda, 0 }, { "hdb", ARG, opt_hdb, 0 },
+    { "hdc", ARG, opt_hdc, 0 }, { "hdd", ARG, opt_hdd, 0 }, { "cdrom", ARG, opt_cdrom, 0 },
+    { "netdev", ARG, opt_netdev, 0 }, { "net", ARG, opt_net, 0 }, { "boot", ARG, opt_boot, 0 },
+    { "bios", ARG, NULL, F_BIOS }, { "snapshot", NOARG, opt_snapshot, 0 },
 };
 
 static void handle_simple(Options *o, int flag, const char *arg)
@@ -504,6 +625,7 @@ static void handle_simple(Options *o, int flag, const char *arg)
     case F_QTEST: o->m.qtest_spec = arg; break;
     case F_QTEST_LOG: o->m.qtest_log = arg; break;
     case F_START_PAUSED: o->m.start_paused = true; break;
+    case F_BIOS: o->m.bios = arg; break;
 
     default: break;
     }
@@ -523,9 +645,10 @@ static int parse_args(Options *o, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || !a[1]) {
-            error_report("%s: unexpected argument (vmm takes options only; a disk image "
-                         "needs -drive, which is not supported yet)", a);
-            return -1;
+            /* QEMU: a bare argument is the first hard disk (-hda). */
+            if (opt_hda(o, a) < 0)
+                return -1;
+            continue;
         }
         const char *name = a + 1 + (a[1] == '-');
         const Option *opt = find_option(name);
@@ -567,11 +690,7 @@ static int finish_config(Options *o)
         error_report("-qtest %s: only with -accel qtest", m->qtest_spec);
         return -1;
     }
-    if (!m->qtest && !m->kernel) {
-        error_report("no -kernel given: firmware boot from disk is not supported yet; "
-                     "boot a kernel with -kernel");
-        return -1;
-    }
+    m->nographic = o->nographic;
     if (!o->nserial_given) {
         /* QEMU: with -nographic COM1 shares stdio with the monitor (Ctrl-A c)
          * unless a monitor is placed elsewhere; else it goes to the (absent)
@@ -717,10 +836,14 @@ int main(int argc, char **argv)
     }
     int status = main_loop_run();
     chardev_flush_all(1000);
-    if (kvm_enabled()) {
+    if (kvm_enabled())
         vcpus_destroy();
+    /* Guest writes still in flight reach the image before vmm exits. */
+    blk_drain_all();
+    blk_close_all();
+    net_cleanup_all();
+    if (kvm_enabled())
         kvm_cleanup();
-    }
     chardev_stdio_restore_terminal();
     return status;
 }

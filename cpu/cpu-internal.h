@@ -33,6 +33,10 @@ typedef struct VCpu {
     struct kvm_lapic_state initial_lapic;
 } VCpu;
 
+/* cpu/kvm-irq.c */
+int kvm_irq_routing_init(void);
+void kvm_irq_install_backends(void);
+
 /* cpu/x86.c */
 int x86_cpuid_init(const CpuModel *model);
 int x86_vcpu_init(VCpu *cpu, const CpuTopology *topo);

@@ -144,43 +144,6 @@ static void kvm_irq_set_level(void *opaque, unsigned gsi, int level)
         log_msg(LOG_KVM, "KVM_IRQ_LINE gsi %u level %d: %s\n", gsi, level, strerror(errno));
 }
 
-static void add_route(struct kvm_irq_routing *r, unsigned gsi, unsigned chip, unsigned pin)
-{
-    struct kvm_irq_routing_entry *e = &r->entries[r->nr++];
-    memset(e, 0, sizeof(*e));
-    e->gsi = gsi;
-    e->type = KVM_IRQ_ROUTING_IRQCHIP;
-    e->u.irqchip.irqchip = chip;
-    e->u.irqchip.pin = pin;
-}
-
-/*
- * The PC wiring: ISA IRQs 0-15 reach the 8259 pair and IOAPIC pins of the
- * same number, except that the PIT's IRQ0 is wired to IOAPIC pin 2 (the
- * MADT says so with an interrupt source override) and the cascade, IRQ2,
- * reaches no IOAPIC pin.  GSIs 16-23 are the IOAPIC's PCI pins.
- */
-static int kvm_setup_irq_routing(void)
-{
-    size_t n = 16 + IRQ_NUM_GSI;
-    struct kvm_irq_routing *r = xzalloc(sizeof(*r) + n * sizeof(r->entries[0]));
-    for (unsigned i = 0; i < 16; i++) {
-        if (i != 2)
-            add_route(r, i, i < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, i % 8);
-    }
-    for (unsigned i = 0; i < IRQ_NUM_GSI; i++) {
-        if (i != 2)
-            add_route(r, i, KVM_IRQCHIP_IOAPIC, i == 0 ? 2 : i);
-    }
-    int ret = ioctl(kvm_state.vm_fd, KVM_SET_GSI_ROUTING, r);
-    free(r);
-    if (ret < 0) {
-        error_report("KVM: cannot set GSI routing: %s", strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
 /* Power-on state of the in-kernel PIC pair, IOAPIC and PIT, read right
  * after creation and written back on every system reset (a reboot must not
  * inherit unmasked IOAPIC entries or a running PIT channel 0). */
@@ -219,7 +182,7 @@ int kvm_create_irqchip(void)
         error_report("KVM: cannot create the in-kernel irqchip: %s", strerror(errno));
         return -1;
     }
-    if (kvm_setup_irq_routing() < 0)
+    if (kvm_irq_routing_init() < 0)
         return -1;
     /* KVM_PIT_SPEAKER_DUMMY: KVM also serves port 0x61 (PIT channel 2 gate
      * and output, which Linux uses to calibrate the TSC) in the kernel. */
@@ -232,6 +195,7 @@ int kvm_create_irqchip(void)
         return -1;
     static const IrqBackend backend = { .set_level = kvm_irq_set_level };
     irq_set_backend(&backend);
+    kvm_irq_install_backends();
     return 0;
 }
 

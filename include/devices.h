@@ -7,9 +7,11 @@
 #define VMM_DEVICES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "chardev.h"
+#include "util.h"
 
 /* hw/char/serial.c: 16550A UART.  chr may be NULL (no backend). */
 typedef struct SerialState SerialState;
@@ -66,5 +68,65 @@ void piix4_pm_power_button(void);
 #define ACPI_SCI_IRQ 9
 /* PM1 control SLP_TYP value for S5 in our DSDT. */
 #define PIIX4_SLP_TYP_S5 0
+
+/* hw/nvram/fw_cfg.c: QEMU's firmware configuration device (selector 0x510,
+ * data 0x511, DMA 0x514), as SeaBIOS reads it.  One per machine. */
+#define FW_CFG_SIGNATURE 0x00
+#define FW_CFG_ID 0x01
+#define FW_CFG_UUID 0x02
+#define FW_CFG_RAM_SIZE 0x03
+#define FW_CFG_NOGRAPHIC 0x04
+#define FW_CFG_NB_CPUS 0x05
+#define FW_CFG_BOOT_MENU 0x0e
+#define FW_CFG_MAX_CPUS 0x0f
+#define FW_CFG_FILE_DIR 0x19
+#define FW_CFG_FILE_FIRST 0x20
+#define FW_CFG_WRITE_CHANNEL 0x4000
+#define FW_CFG_ARCH_LOCAL 0x8000
+#define FW_CFG_MAX_FILES 64
+#define FW_CFG_MAX_FILE_PATH 56
+/* Claims the ports, adds the signature and ID items; -1 with a message. */
+int fw_cfg_create(void);
+/* Numbered items (copied; an existing key is replaced).  Integers are
+ * stored little-endian, as QEMU does.  -1 with a message. */
+int fw_cfg_add_bytes(uint16_t key, const void *data, size_t len);
+int fw_cfg_add_i16(uint16_t key, uint16_t v);
+int fw_cfg_add_i32(uint16_t key, uint32_t v);
+int fw_cfg_add_i64(uint16_t key, uint64_t v);
+/* Named file (copied), listed in the sorted FW_CFG_FILE_DIR; replaces a
+ * file of the same name. */
+int fw_cfg_add_file(const char *name, const void *data, size_t len);
+/* Selector and size of a file; -1 if absent. */
+int fw_cfg_find_file(const char *name, uint16_t *key, uint32_t *len);
+
+/* ---- -device (hw/core/qdev.c) ---- */
+/*
+ * A device model -device can create.  create() reads its properties with
+ * opts_get (the caller reports keys it left unused as "no property"),
+ * builds and registers the device, and returns 0 or -1 after a one-line
+ * message starting with what ("-device virtio-blk-pci,drive=x").
+ */
+typedef struct DeviceType {
+    const char *name;       /* "virtio-blk-pci" */
+    const char *bus;        /* "PCI", "ISA" */
+    const char *desc;
+    int (*create)(Opts *opts, const char *what);
+} DeviceType;
+const DeviceType *device_type_find(const char *name);
+void device_type_print_list(void);      /* -device help */
+/*
+ * -device OPTSTR: parse, find the model, create.  Called by the machine
+ * after the chipset exists, in command-line order.  -1 with a message.
+ */
+int device_create(const char *optstr);
+
+/* PCI devices: addr=SLOT[.FN] (hex, as QEMU) -> *devfn, or -1 when absent;
+ * returns -1 with a message when malformed. */
+int device_opt_pci_addr(Opts *o, const char *what, int *devfn);
+
+/* The -device constructors (hw/virtio/virtio-{blk,net,balloon}.c). */
+int virtio_blk_pci_new(Opts *o, const char *what);
+int virtio_net_pci_new(Opts *o, const char *what);
+int virtio_balloon_pci_new(Opts *o, const char *what);
 
 #endif

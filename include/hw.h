@@ -106,6 +106,51 @@ void irq_pulse(unsigned gsi);
 int irq_get_level(unsigned gsi);   /* last level set (for info irq / tests) */
 uint64_t irq_get_count(unsigned gsi);   /* times the line went high ("info irq") */
 
+/* ---- MSI and ioeventfd: what the accelerator offers devices (hw/core/irq.c) ---- */
+/*
+ * An MSI is a 32-bit write of data to addr (Intel SDM vol. 3, 11.11).  Under
+ * KVM it is injected (KVM_SIGNAL_MSI, or an irqfd bound to an MSI route);
+ * under qtest, with no CPU to deliver to, the write lands in guest memory as
+ * a DMA write would, so a test can point a vector at RAM and poll it.
+ */
+typedef struct MsiBackend {
+    void (*send)(void *opaque, uint64_t addr, uint32_t data);
+    /*
+     * Optional fast path: a routing entry for (addr, data) that an eventfd
+     * triggers (irqfd).  route_add returns its GSI or -1; route_update
+     * changes the message of a route; irqfd binds fd to the route's GSI.
+     * NULL when the accelerator has none (qtest).
+     */
+    int (*route_add)(void *opaque, uint64_t addr, uint32_t data);
+    int (*route_update)(void *opaque, int gsi, uint64_t addr, uint32_t data);
+    void (*route_del)(void *opaque, int gsi);
+    int (*irqfd)(void *opaque, int gsi, int fd, bool assign);
+    void *opaque;
+} MsiBackend;
+void msi_set_backend(const MsiBackend *b);   /* NULL: the qtest default */
+const MsiBackend *msi_backend(void);
+void msi_send(uint64_t addr, uint32_t data);
+
+/*
+ * ioeventfd: the accelerator signals fd when the guest writes to [addr,
+ * addr+len) in PIO or MMIO space (with data == match when has_match),
+ * without a userspace exit and without calling the region's write op.
+ * Returns 0, or -1 when unsupported (qtest) or refused: the caller then
+ * keeps handling those writes in its region's write op, so a device works
+ * the same either way.
+ */
+typedef struct IoeventfdBackend {
+    int (*assign)(void *opaque, bool pio, uint64_t addr, unsigned len, bool has_match,
+                  uint64_t match, int fd, bool assign);
+    void *opaque;
+} IoeventfdBackend;
+void ioeventfd_set_backend(const IoeventfdBackend *b);
+int ioeventfd_assign(bool pio, uint64_t addr, unsigned len, bool has_match, uint64_t match,
+                     int fd);
+int ioeventfd_deassign(bool pio, uint64_t addr, unsigned len, bool has_match, uint64_t match,
+                       int fd);
+bool ioeventfd_available(void);
+
 /* ---- reset registry (hw/core/reset.c) ---- */
 typedef void ResetFn(void *opaque);
 /* Called in registration order on machine power-on and every system reset. */

@@ -14,6 +14,7 @@
 
 #define PC_MAX_SERIAL 4
 #define PC_MAX_DEBUG_EXIT 4
+#define PC_MAX_DEVICES 64   /* -device, -drive, -netdev, -net: each at most this many */
 
 /* Memory map (i440fx as QEMU lays it out). */
 #define PC_PCI_HOLE_START 0xe0000000ULL  /* RAM below 4G ends here at most */
@@ -43,6 +44,19 @@ typedef struct MachineConfig {
     const char *uuid;           /* -uuid, NULL = all zeroes */
     bool has_monitor;           /* a monitor exists: a crashed guest stays for it */
     bool start_paused;          /* -S */
+    /* Option strings in command-line order, created by the machine: */
+    const char *devices[PC_MAX_DEVICES];    /* -device (all but isa-debug-exit) */
+    unsigned ndevices;
+    const char *drives[PC_MAX_DEVICES];     /* -drive, and -hda.. -cdrom as -drive */
+    unsigned ndrives;
+    const char *netdevs[PC_MAX_DEVICES];    /* -netdev */
+    unsigned nnetdevs;
+    const char *nets[PC_MAX_DEVICES];       /* legacy -net */
+    unsigned nnets;
+    const char *bios;           /* -bios, NULL = the default SeaBIOS image */
+    const char *boot_order;     /* -boot order=, NULL = firmware default */
+    bool boot_menu;             /* -boot menu=on */
+    bool nographic;             /* -nographic: firmware text goes to COM1 */
 } MachineConfig;
 
 /* ---- e820 (hw/i386/e820.c) ---- */
@@ -136,6 +150,12 @@ typedef struct AcpiConfig {
     const uint32_t *apic_ids;   /* per CPU index; NULL means APIC ID = index */
     uint16_t pm_base;           /* PIIX4 PM I/O base */
     unsigned sci_irq;
+    /* PCI0 _CRS memory windows: the 32-bit hole [pci_hole_start,
+     * pci_hole_end) (0 = PC_PCI_HOLE_START and the IOAPIC base 0xfec00000;
+     * QEMU starts it at the end of RAM below 4 GiB), and a 64-bit window
+     * (size 0 = none). */
+    uint64_t pci_hole_start, pci_hole_end;
+    uint64_t pci_hole64_start, pci_hole64_size;
 } AcpiConfig;
 /*
  * Build RSDP, RSDT, XSDT, FADT (+FACS), DSDT (with \_S5 and the PCI root),
@@ -146,6 +166,53 @@ typedef struct AcpiConfig {
 long acpi_build(const AcpiConfig *cfg, uint8_t *buf, size_t buflen, uint64_t base,
                 size_t *rsdp_off);
 uint8_t acpi_checksum(const uint8_t *data, size_t len);
+/*
+ * The same tables for firmware that installs them itself (SeaBIOS): the
+ * fw_cfg files etc/acpi/tables, etc/acpi/rsdp and etc/table-loader (QEMU's
+ * ALLOCATE / ADD_POINTER / ADD_CHECKSUM script).  -1 with a message.
+ */
+#define ACPI_FILE_TABLES "etc/acpi/tables"
+#define ACPI_FILE_RSDP "etc/acpi/rsdp"
+#define ACPI_FILE_LOADER "etc/table-loader"
+#define ACPI_RSDP_SIZE 36
+typedef struct AcpiFwCfgBlobs {
+    uint8_t *tables;
+    size_t tables_len;
+    uint8_t rsdp[ACPI_RSDP_SIZE];
+    uint8_t *loader;
+    size_t loader_len;
+} AcpiFwCfgBlobs;
+int acpi_build_fw_cfg(const AcpiConfig *cfg, AcpiFwCfgBlobs *out);
+void acpi_fw_cfg_blobs_free(AcpiFwCfgBlobs *b);
+
+/* ---- firmware boot: SeaBIOS + fw_cfg (hw/i386/firmware.c) ---- */
+#define FIRMWARE_DEFAULT_BIOS "/usr/share/seabios/bios-256k.bin"
+#define FIRMWARE_MAX_SIZE (16 * 1024 * 1024)
+#define FIRMWARE_SHADOW_SIZE (128 * 1024)   /* copied to 0xe0000-0xfffff */
+typedef struct FirmwareConfig {
+    const char *bios_path;      /* NULL: FIRMWARE_DEFAULT_BIOS */
+    uint64_t ram_below_4g, ram_above_4g;
+    unsigned ncpus, max_cpus;
+    const E820Table *e820;      /* the machine's map: its reserved ranges above
+                                   1 MiB are passed on; NULL = none */
+    const char *boot_order;     /* "bootorder" file (OpenFirmware paths, one a
+                                   line); NULL = none */
+    bool boot_menu;             /* -boot menu=on */
+    unsigned boot_menu_wait_ms; /* etc/boot-menu-wait; 0 = firmware default */
+    uint16_t sercon_port;       /* 0 = none; else mirror int 10h text to this UART
+                                   (-nographic: COM1_BASE) */
+    const AcpiConfig *acpi;     /* tables for etc/table-loader; NULL = firmware's own */
+} FirmwareConfig;
+/*
+ * Load the BIOS image (a multiple of 64 KiB, at most 16 MiB), map it
+ * read-only just below 4 GiB (KVM; under qtest as readable guest RAM),
+ * copy its last 128 KiB to the legacy area 0xe0000-0xfffff, create fw_cfg
+ * and fill it.  Call after the accelerator and RAM exist.  Registers a
+ * reset handler that recopies the shadow.  -1 with a one-line message.
+ */
+int pc_firmware_init(const FirmwareConfig *cfg);
+/* Recopy the BIOS shadow into low RAM (the guest may have written it). */
+void pc_firmware_reset(void);
 
 /* ---- the machine (hw/i386/pc.c) ---- */
 int pc_machine_init(const MachineConfig *cfg);   /* build everything; -1 on error */

@@ -43,6 +43,7 @@
 #define PCI_BAR_IO 0x1
 #define PCI_BAR_MEM64 0x4
 #define PCI_BAR_PREFETCH 0x8
+#define PCI_BAR_UNMAPPED UINT64_MAX
 
 typedef struct PCIDevice PCIDevice;
 
@@ -65,6 +66,10 @@ struct PCIDevice {
     uint32_t (*config_read)(PCIDevice *d, uint32_t addr, unsigned len);
     void (*config_write)(PCIDevice *d, uint32_t addr, uint32_t val, unsigned len);
     void (*reset)(PCIDevice *d);
+    /* Optional: BAR i moved (old or new may be PCI_BAR_UNMAPPED); e.g. to
+     * move ioeventfds.  Called after the address space was updated. */
+    void (*bar_moved)(PCIDevice *d, int bar, uint64_t old_addr, uint64_t new_addr);
+    struct MsixState *msix;     /* hw/pci/msix.c, NULL without MSI-X */
     void *opaque;
     bool intx_level;
     uint8_t cap_next;       /* where pci_add_capability puts the next one */
@@ -88,6 +93,41 @@ void pci_set_irq(PCIDevice *d, int level);
 PCIDevice *pci_find_device(uint8_t devfn);
 /* Iterate in devfn order: start with NULL. */
 PCIDevice *pci_next_device(PCIDevice *prev);
+
+/*
+ * Firmware-style resource assignment for machines booted without firmware
+ * (direct -kernel boot): give every unassigned BAR an address (I/O from
+ * 0xc000, 32-bit memory from mem32_base up to below mem32_limit, 64-bit
+ * memory from mem64_base), enable I/O, memory and bus mastering, and write
+ * INTERRUPT_LINE from the chipset's routing.  -1 with a message when the
+ * windows are too small.
+ */
+int pci_bus_assign_resources(uint64_t mem32_base, uint64_t mem32_limit, uint64_t mem64_base);
+
+/* ---- MSI-X (hw/pci/msix.c; PCI Local Bus Spec 3.0, 6.8.2) ---- */
+#define PCI_CAP_ID_MSIX 0x11
+/*
+ * Give d MSI-X with nvectors (1-2048) in a 32-bit memory BAR of its own:
+ * the table at offset 0 and the PBA at half the BAR's size (a 4 KiB BAR for
+ * up to 128 vectors, the layout QEMU uses).
+ * Vectors deliver through msi_send, or through an irqfd on an MSI route
+ * when the accelerator offers one.  -1 with a message on error.
+ */
+int msix_init_exclusive_bar(PCIDevice *d, unsigned nvectors, int bar);
+bool msix_present(const PCIDevice *d);
+bool msix_enabled(const PCIDevice *d);        /* Enable set and function not masked */
+/* The Enable bit alone: the function uses MSI-X, not INTx, even while the
+ * whole function is masked (messages then wait in the PBA). */
+bool msix_enable_set(const PCIDevice *d);
+unsigned msix_nvectors(const PCIDevice *d);
+bool msix_vector_masked(const PCIDevice *d, unsigned vector);
+bool msix_vector_pending(const PCIDevice *d, unsigned vector);
+/* Deliver vector, or set its pending bit while masked (delivered on unmask). */
+void msix_notify(PCIDevice *d, unsigned vector);
+/* Power-on state: disabled, every vector masked, nothing pending. */
+void msix_reset(PCIDevice *d);
+/* pci.c calls this after a config write that touches the capability. */
+void msix_config_written(PCIDevice *d, uint32_t addr, unsigned len);
 
 /* Bus: config mechanism #1 at 0xcf8/0xcfc (hw/pci/pci.c). */
 int pci_bus_init(void);

@@ -994,17 +994,6 @@ static json_object *hmp_info_qtree(json_object *args, MonError *err)
     return text_result(sb_finish(&sb));
 }
 
-/* ---- query-block / info block, info network (no devices yet) ---- */
-static json_object *qmp_query_block(json_object *args, MonError *err)
-{
-    return json_object_new_array();
-}
-
-static json_object *hmp_info_network(json_object *args, MonError *err)
-{
-    return NULL;
-}
-
 /* ---- query-chardev / info chardev ---- */
 static json_object *qmp_query_chardev(json_object *args, MonError *err)
 {
@@ -1030,13 +1019,6 @@ static void hmp_info_chardev(Monitor *mon, json_object *r)
                        json_object_get_string(json_object_object_get(c, "label")),
                        json_object_get_string(json_object_object_get(c, "filename")));
     }
-}
-
-/* ---- query-balloon (no balloon device yet) ---- */
-static json_object *qmp_query_balloon(json_object *args, MonError *err)
-{
-    mon_error_set(err, ERROR_CLASS_DEVICE_NOT_ACTIVE, "No balloon device has been activated");
-    return NULL;
 }
 
 /* ---- info irq ---- */
@@ -1097,13 +1079,8 @@ const MonCommand machine_commands[] = {
     { NULL, "info pci", "", "", "show PCI info", hmp_info_pci, print_text },
     { NULL, "info mtree", "", "", "show memory tree", hmp_info_mtree, print_text },
     { NULL, "info qtree", "", "", "show device tree", hmp_info_qtree, print_text },
-    { "query-block", "info block", "", "", "show info of one block device or all block devices",
-      qmp_query_block, NULL },
-    { NULL, "info network", "", "", "show the network state", hmp_info_network, NULL },
     { "query-chardev", "info chardev", "", "", "show the character devices",
       qmp_query_chardev, hmp_info_chardev },
-    { "query-balloon", "info balloon", "", "", "show balloon information",
-      qmp_query_balloon, NULL },
     { NULL, "info irq", "", "", "show the interrupts statistics (if available)",
       hmp_info_irq, print_text },
     { NULL, "info mem", "", "", "show the active virtual memory mappings",
@@ -1114,4 +1091,5 @@ const size_t machine_commands_count = ARRAY_SIZE(machine_commands);
 void monitor_commands_init(void)
 {
     monitor_register_commands(machine_commands, machine_commands_count);
+    monitor_device_commands_init();
 }

@@ -16,6 +16,9 @@
 extern const MonCommand machine_commands[];
 extern const size_t machine_commands_count;
 
+/* monitor/cmd-devices.c: block, network and balloon commands. */
+void monitor_device_commands_init(void);
+
 /* The CPU "x", "info registers" and "info mem" use; set by "cpu N".  Each
  * monitor keeps its own and loads it here while its line runs (monitor.c,
  * and human-monitor-command in qmp.c). */

@@ -3,7 +3,8 @@
 # Every test program prints TAP-style lines: "ok - name", "not ok - name: why",
 # "ok - name # SKIP why".  A program that exits non-zero without printing a
 # "not ok" line counts as one failure.
-# Usage: tests/run.sh [unit|qtest|payloads|integration ...]   (default: all)
+# Usage: tests/run.sh [unit|qtest|payloads|integration|linux ...]
+#        (default: all but linux, which `make check-linux` runs)
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -44,9 +45,13 @@ for suite in $suites; do
         done ;;
     payloads|integration)
         for t in tests/$suite/*.sh; do
-            # Linux guests run in `make check-linux` only.
-            [[ $t == */linux-boot.sh ]] && continue
+            # Linux guests run in `make check-linux` only (suite "linux").
+            [[ $t == */linux-*.sh ]] && continue
             [ -x "$t" ] && run_one "$suite/$(basename "$t" .sh)" "$t"
+        done ;;
+    linux)
+        for t in tests/integration/linux-*.sh; do
+            run_one "linux/$(basename "$t" .sh)" "$t"
         done ;;
     *) echo "tests/run.sh: unknown suite '$suite'" >&2; exit 2 ;;
     esac

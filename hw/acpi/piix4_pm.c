@@ -267,6 +267,9 @@ static void set_pmba(PIIX4PMState *s, uint16_t base, bool enable)
     c[PIIX4_PMREGMISC] = enable ? PIIX4_PMIOSE : 0;
 }
 
+#define PIIX4_SMM_READY 0x5b
+#define PIIX4_SMM_READY_BIT 0x02
+
 static void pm_reset(PCIDevice *d)
 {
     PIIX4PMState *s = d->opaque;
@@ -279,6 +282,10 @@ static void pm_reset(PCIDevice *d)
     d->config[PIIX4_SMBBA] = 0x01;   /* I/O space indicator, base 0 */
     d->config[PIIX4_SMBBA + 1] = 0;
     d->config[PIIX4_SMBHSTCFG] = 0;
+    /* No SMM: report the SMI handler as already installed (bit 1 of the
+     * undocumented register 0x5b, as QEMU sets it), or SeaBIOS waits for an
+     * SMI that never comes. */
+    d->config[PIIX4_SMM_READY] = PIIX4_SMM_READY_BIT;
     pm_io_space_update(s);
 }
 

@@ -43,3 +43,58 @@ uint64_t irq_get_count(unsigned gsi)
 {
     return gsi < IRQ_NUM_GSI ? raises[gsi] : 0;
 }
+
+/* ---- MSI ---- */
+
+static MsiBackend msi;   /* send NULL: the qtest default below */
+
+void msi_set_backend(const MsiBackend *b)
+{
+    msi = b ? *b : (MsiBackend){ 0 };
+}
+
+const MsiBackend *msi_backend(void)
+{
+    return &msi;
+}
+
+void msi_send(uint64_t addr, uint32_t data)
+{
+    if (msi.send) {
+        msi.send(msi.opaque, addr, data);
+        return;
+    }
+    /* No CPU (qtest): the message is a little-endian DMA write. */
+    uint8_t le[4] = { data, data >> 8, data >> 16, data >> 24 };
+    phys_write(addr, le, sizeof(le));
+}
+
+/* ---- ioeventfd ---- */
+
+static IoeventfdBackend ioeventfd;
+
+void ioeventfd_set_backend(const IoeventfdBackend *b)
+{
+    ioeventfd = b ? *b : (IoeventfdBackend){ 0 };
+}
+
+bool ioeventfd_available(void)
+{
+    return ioeventfd.assign != NULL;
+}
+
+int ioeventfd_assign(bool pio, uint64_t addr, unsigned len, bool has_match, uint64_t match,
+                     int fd)
+{
+    if (!ioeventfd.assign)
+        return -1;
+    return ioeventfd.assign(ioeventfd.opaque, pio, addr, len, has_match, match, fd, true);
+}
+
+int ioeventfd_deassign(bool pio, uint64_t addr, unsigned len, bool has_match, uint64_t match,
+                       int fd)
+{
+    if (!ioeventfd.assign)
+        return -1;
+    return ioeventfd.assign(ioeventfd.opaque, pio, addr, len, has_match, match, fd, false);
+}

@@ -10,14 +10,17 @@
 #include <sys/mman.h>
 #include <sys/sysinfo.h>
 
+#include "block.h"
 #include "chardev.h"
 #include "cpu.h"
 #include "devices.h"
 #include "hw.h"
+#include "net.h"
 #include "pc.h"
 #include "pci.h"
 #include "qtest.h"
 #include "util.h"
+#include "virtio.h"
 
 /* ACPI tables live in the reserved BIOS area, where Linux also scans for the
  * RSDP (ACPI 6.4, 5.2.5.1). */
@@ -37,6 +40,11 @@ static struct {
     E820Table e820;
     BH *reset_bh, *shutdown_bh;
     ShutdownCause reset_cause, shutdown_cause;
+    RtcState *rtc;
+    AcpiConfig acpi;            /* kept: firmware reads it at every reset */
+    uint32_t apic_ids[VMM_MAX_CPUS];
+    BlockBackend *virtio_drives[PC_MAX_DEVICES];   /* if=virtio: get a virtio-blk-pci */
+    unsigned nvirtio_drives;
 } pc;
 
 const MachineConfig *pc_machine_config(void)
@@ -124,11 +132,11 @@ static int pc_init_devices(void)
 {
     if (pci_bus_init() < 0 || i440fx_create(pc.below_4g) < 0)
         return -1;
-    /* No firmware runs before a direct-boot kernel, so the PM I/O space is
-     * enabled here the way SeaBIOS would. */
-    if (piix4_pm_create(PIIX4_PM_BASE, true) < 0)
+    /* No firmware runs before a direct-boot kernel, so then the PM I/O
+     * space is enabled here the way SeaBIOS would. */
+    if (piix4_pm_create(PIIX4_PM_BASE, pc.kernel != NULL) < 0)
         return -1;
-    RtcState *rtc = rtc_create();
+    RtcState *rtc = pc.rtc = rtc_create();
     if (!rtc)
         return -1;
     rtc_set_memory_info(rtc, pc.below_4g, pc.above_4g, pc.cfg.topo.cpus);
@@ -141,23 +149,150 @@ static int pc_init_devices(void)
     return pc_init_serial();
 }
 
+/* ---- drives, network backends and -device ---- */
+
+/* QEMU's names for drives without id=: "virtio0", "ide0-hd0", "none0"... */
+static char *drive_default_id(const DriveOptions *d, unsigned *counters)
+{
+    switch (d->interface) {
+    case BLK_IF_VIRTIO: return xasprintf("virtio%u", counters[BLK_IF_VIRTIO]++);
+    case BLK_IF_IDE:
+        return xasprintf("ide%d-%s%d", d->index / 2, d->media == BLK_MEDIA_CDROM ? "cd" : "hd",
+                         d->index % 2);
+    default: return xasprintf("none%u", counters[BLK_IF_NONE]++);
+    }
+}
+
+static int pc_open_drive(const char *spec, unsigned *counters)
+{
+    DriveOptions d;
+    if (blk_parse_drive(spec, &d) < 0)
+        return -1;
+    int ret = -1;
+    if (d.interface == BLK_IF_IDE) {
+        /* The PIIX IDE controller arrives with firmware boot (issue 5). */
+        error_report("-drive %s: if=ide (also -hda, -cdrom and -drive without if=) needs the "
+                     "IDE controller, which is not supported yet; use if=virtio", spec);
+        goto out;
+    }
+    if (!d.id)
+        d.id = drive_default_id(&d, counters);
+    if (blk_by_id(d.id)) {
+        error_report("-drive %s: duplicate drive id '%s'", spec, d.id);
+        goto out;
+    }
+    BlockBackend *blk = blk_open(&d);
+    if (!blk)
+        goto out;
+    if (d.interface == BLK_IF_VIRTIO)
+        pc.virtio_drives[pc.nvirtio_drives++] = blk;
+    ret = 0;
+out:
+    blk_drive_options_free(&d);
+    return ret;
+}
+
+static int pc_init_backends(void)
+{
+    unsigned counters[BLK_IF_VIRTIO + 1] = { 0 };
+    for (unsigned i = 0; i < pc.cfg.ndrives; i++)
+        if (pc_open_drive(pc.cfg.drives[i], counters) < 0)
+            return -1;
+    for (unsigned i = 0; i < pc.cfg.nnetdevs; i++)
+        if (net_netdev_add(pc.cfg.netdevs[i]) < 0)
+            return -1;
+    for (unsigned i = 0; i < pc.cfg.nnets; i++)
+        if (net_legacy_add(pc.cfg.nets[i]) < 0)
+            return -1;
+    return 0;
+}
+
+/* -net nic: QEMU's default model is e1000; virtio needs model=virtio. */
+static int pc_create_legacy_nic(NetLegacyNic *nic)
+{
+    const char *model = nic->model ? nic->model : "e1000";
+    uint8_t mac[6];
+    if (strcmp(model, "virtio") && strcmp(model, "virtio-net-pci")) {
+        error_report("-net nic,model=%s: NIC model '%s' is not supported yet (use model=virtio)",
+                     model, model);
+        return -1;
+    }
+    if (nic->has_mac)
+        memcpy(mac, nic->mac, sizeof(mac));
+    else
+        net_default_macaddr(mac);
+    return virtio_net_pci_from_nic(mac, nic->peer, nic->name);
+}
+
+/* In QEMU's order: -device in command-line order, then the devices that
+ * -drive if=virtio and -net nic imply. */
+static int pc_create_devices(void)
+{
+    for (unsigned i = 0; i < pc.cfg.ndevices; i++)
+        if (device_create(pc.cfg.devices[i]) < 0)
+            return -1;
+    for (unsigned i = 0; i < pc.nvirtio_drives; i++)
+        if (virtio_blk_pci_from_drive(pc.virtio_drives[i]) < 0)
+            return -1;
+    for (unsigned i = 0; i < net_legacy_nic_count(); i++)
+        if (pc_create_legacy_nic(net_legacy_nic(i)) < 0)
+            return -1;
+    net_check_unused();
+    return 0;
+}
+
+static void pc_acpi_config(void)
+{
+    for (unsigned i = 0; i < pc.cfg.topo.cpus && i < VMM_MAX_CPUS; i++)
+        pc.apic_ids[i] = x86_apic_id(&pc.cfg.topo, i);
+    pc.acpi = (AcpiConfig){ .ncpus = pc.cfg.topo.cpus, .apic_ids = pc.apic_ids,
+                            .pm_base = PIIX4_PM_BASE, .sci_irq = ACPI_SCI_IRQ };
+}
+
 static uint64_t pc_build_acpi(void)
 {
-    uint32_t apic_ids[VMM_MAX_CPUS];
-    for (unsigned i = 0; i < pc.cfg.topo.cpus && i < VMM_MAX_CPUS; i++)
-        apic_ids[i] = x86_apic_id(&pc.cfg.topo, i);
-    AcpiConfig ac = { .ncpus = pc.cfg.topo.cpus, .apic_ids = apic_ids,
-                      .pm_base = PIIX4_PM_BASE, .sci_irq = ACPI_SCI_IRQ };
     uint8_t *area = guest_mem_map(ACPI_TABLES_ADDR, ACPI_TABLES_SIZE);
     size_t rsdp_off = 0;
     if (!area)
         return 0;
     memset(area, 0, ACPI_TABLES_SIZE);
-    if (acpi_build(&ac, area, ACPI_TABLES_SIZE, ACPI_TABLES_ADDR, &rsdp_off) < 0) {
+    if (acpi_build(&pc.acpi, area, ACPI_TABLES_SIZE, ACPI_TABLES_ADDR, &rsdp_off) < 0) {
         error_report("ACPI tables do not fit in %llu KiB", ACPI_TABLES_SIZE / KiB);
         return 0;
     }
     return ACPI_TABLES_ADDR + rsdp_off;
+}
+
+/* -boot order=: SeaBIOS reads the first two devices from CMOS 0x3d and the
+ * third from the high nibble of 0x38 (a floppy, c disk, d CD-ROM, n net),
+ * where QEMU's PC puts them. */
+static void pc_set_cmos_boot_order(const char *order)
+{
+    uint8_t dev[3] = { 0 };
+    for (unsigned i = 0; order && order[i] && i < 3; i++) {
+        const char *p = strchr("acdn", order[i]);
+        dev[i] = p ? (uint8_t)(p - "acdn" + 1) : 0;
+    }
+    rtc_cmos_set(pc.rtc, 0x3d, dev[1] << 4 | dev[0]);
+    rtc_cmos_set(pc.rtc, 0x38, dev[2] << 4);
+}
+
+/* Without -kernel the PC boots like a real one: SeaBIOS from the reset
+ * vector, fed through fw_cfg. */
+static int pc_init_firmware(void)
+{
+    FirmwareConfig fc = {
+        .bios_path = pc.cfg.bios,
+        .ram_below_4g = pc.below_4g, .ram_above_4g = pc.above_4g,
+        .ncpus = pc.cfg.topo.cpus, .max_cpus = pc.cfg.topo.max_cpus,
+        .e820 = &pc.e820,
+        .boot_menu = pc.cfg.boot_menu,
+        .sercon_port = pc.cfg.nographic ? COM1_BASE : 0,
+        .acpi = &pc.acpi,
+    };
+    if (pc.cfg.boot_order)
+        pc_set_cmos_boot_order(pc.cfg.boot_order);
+    return pc_firmware_init(&fc);
 }
 
 static int pc_read_kernel(void)
@@ -184,11 +319,17 @@ static int pc_load_boot_images(BootCpuState *cpu)
 {
     memset(cpu, 0, sizeof(*cpu));
     cpu->mode = BOOT_RESET_VECTOR;
+    if (!pc.kernel)
+        return 0;   /* firmware: its reset handler restored the BIOS area */
     uint64_t rsdp = pc_build_acpi();
     if (!rsdp)
         return -1;
-    if (!pc.kernel)
-        return 0;
+    /* No firmware runs before a direct-boot kernel: place the BARs and
+     * program interrupt routing the way SeaBIOS would (after every reset,
+     * which clears them). */
+    uint64_t mem64_base = PC_HIGH_RAM_START + ((pc.above_4g + GiB - 1) & ~(GiB - 1));
+    if (pci_bus_assign_resources(PC_PCI_HOLE_START, PC_IOAPIC_BASE, mem64_base) < 0)
+        return -1;
     BootInfo bi = {
         .kernel = pc.kernel, .kernel_len = pc.kernel_len, .kernel_path = pc.cfg.kernel,
         .initrd_paths = pc.cfg.initrd,
@@ -322,7 +463,10 @@ int pc_machine_init(const MachineConfig *cfg)
     } else if (pc_init_kvm() < 0) {
         return -1;
     }
-    if (pc_init_devices() < 0)
+    pc_acpi_config();
+    if (pc_init_devices() < 0 || pc_init_backends() < 0 || pc_create_devices() < 0)
+        return -1;
+    if (!pc.kernel && pc_init_firmware() < 0)
         return -1;
     reset_all();
     if (pc_load_boot_images(&boot) < 0)

@@ -67,14 +67,15 @@ static bool pirq_irq_reserved(unsigned irq)
 }
 
 /*
- * Slot S's INTx pin P drives PIRQ[(S + P - 1) mod 4], the rotation the
- * i440FX board wiring (and QEMU) uses, so neighbouring slots spread over
- * the four lines.
+ * Slot S's INTx pin P (1 = INTA) drives PIRQ[(S - 1 + P - 1) mod 4]: the
+ * board wiring QEMU's i440fx has, which SeaBIOS assumes when it writes
+ * INTERRUPT_LINE and our DSDT's _PRT describes.  Neighbouring slots spread
+ * over the four lines.
  */
 static int piix3_route_irq(void *opaque, uint8_t devfn, uint8_t pin)
 {
     I440FXState *s = opaque;
-    unsigned pirq = (PCI_SLOT(devfn) + pin - 1) & 3;
+    unsigned pirq = (PCI_SLOT(devfn) + pin - 2) & 3;
     uint8_t route = s->isa.config[PIIX3_PIRQRC + pirq];
     if (route & PIIX3_PIRQ_DISABLE)
         return -1;

@@ -18,7 +18,7 @@
 #define PCI_LATENCY_TIMER 0x0d
 #define PCI_CAP_START 0x40
 
-#define BAR_UNMAPPED UINT64_MAX
+#define BAR_UNMAPPED PCI_BAR_UNMAPPED
 #define CONFIG_ADDRESS_PORT 0xcf8
 #define CONFIG_DATA_PORT 0xcfc
 #define CONFIG_ADDRESS_ENABLE 0x80000000u
@@ -250,11 +250,14 @@ static void pci_update_mappings(PCIDevice *d)
         if (!b->size)
             continue;
         uint64_t addr = bar_address(d, i);
-        if (addr == b->mapped_addr)
+        uint64_t old = b->mapped_addr;
+        if (addr == old)
             continue;
         bar_unmap(b);
         if (addr != BAR_UNMAPPED)
             bar_map(d, i, addr);
+        if (d->bar_moved && b->mapped_addr != old)
+            d->bar_moved(d, i, old, b->mapped_addr);
     }
 }
 
@@ -356,6 +359,8 @@ void pci_default_config_write(PCIDevice *d, uint32_t addr, uint32_t val, unsigne
         pci_update_mappings(d);
     if ((old_cmd ^ cfg_get16(d, PCI_COMMAND)) & PCI_COMMAND_INTX_DISABLE)
         pci_update_irqs();
+    if (d->msix)
+        msix_config_written(d, addr, len);
 }
 
 static PCIDevice *device_at(uint8_t bus, uint8_t devfn)
@@ -489,6 +494,8 @@ static void pci_device_reset(PCIDevice *d)
     d->config[PCI_LATENCY_TIMER] = 0;
     d->config[PCI_INTERRUPT_LINE] = 0;
     d->intx_level = false;
+    if (d->msix)
+        msix_reset(d);
     if (d->reset)
         d->reset(d);
 }
@@ -499,4 +506,201 @@ void pci_bus_reset(void)
     for (PCIDevice *d = pci_next_device(NULL); d; d = pci_next_device(d))
         pci_device_reset(d);
     pci_update_irqs();
+}
+
+/* ---- firmware-style resource assignment (direct boot) ---- */
+
+/*
+ * What SeaBIOS's pci_setup does before an OS runs, for machines booted
+ * without firmware: size every BAR, place the largest first so every BAR
+ * is naturally aligned with no waste between them, enable decoding and bus
+ * mastering, route PIRQA-D and write each function's INTERRUPT_LINE.
+ */
+#define ASSIGN_IO_BASE 0xc000ULL
+#define ASSIGN_IO_LIMIT 0x10000ULL
+#define ASSIGN_MAX_BARS (256 * PCI_NUM_BARS)
+#define PIIX3_DEVFN PCI_DEVFN(1, 0)
+#define PIIX3_PIRQRC_REG 0x60
+/* SeaBIOS's choice of ISA IRQs for PIRQA-D (pci_irqs[] in pciinit.c). */
+static const uint8_t assign_pirq_irqs[4] = { 10, 10, 11, 11 };
+#define ASSIGN_SCI_IRQ 9
+
+typedef struct BarRef {
+    PCIDevice *d;
+    int bar;
+    uint64_t size;
+    uint64_t addr;
+} BarRef;
+
+static int bar_ref_by_size_desc(const void *a, const void *b)
+{
+    const BarRef *x = a, *y = b;
+    if (x->size != y->size)
+        return x->size < y->size ? 1 : -1;
+    /* Stable order for equal sizes: by device, then BAR. */
+    if (x->d->devfn != y->d->devfn)
+        return x->d->devfn < y->d->devfn ? -1 : 1;
+    return x->bar - y->bar;
+}
+
+/* Insertion sort (a few dozen BARs at most in practice). */
+static void sort_bars(BarRef *refs, unsigned n)
+{
+    for (unsigned i = 1; i < n; i++) {
+        BarRef r = refs[i];
+        unsigned j = i;
+        for (; j > 0 && bar_ref_by_size_desc(&refs[j - 1], &r) > 0; j--)
+            refs[j] = refs[j - 1];
+        refs[j] = r;
+    }
+}
+
+static bool bar_assigned(const PCIDevice *d, int i)
+{
+    const PCIBar *b = &d->bars[i];
+    unsigned off = PCI_BASE_ADDRESS_0 + 4 * i;
+    uint64_t addr = cfg_get32(d, off) & (bar_is_io(b) ? ~3u : ~0xfu);
+    if (!bar_is_io(b) && (b->flags & PCI_BAR_MEM64))
+        addr |= (uint64_t)cfg_get32(d, off + 4) << 32;
+    return addr != 0;
+}
+
+/* Place refs (sorted by size, descending) from base; false if past limit. */
+static bool place_bars(BarRef *refs, unsigned n, uint64_t base, uint64_t limit)
+{
+    uint64_t cur = base;
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t a = (cur + refs[i].size - 1) & ~(refs[i].size - 1);
+        if (a < cur || a + refs[i].size < a || a + refs[i].size > limit)
+            return false;
+        refs[i].addr = a;
+        cur = a + refs[i].size;
+    }
+    return true;
+}
+
+static uint64_t bars_total(const BarRef *refs, unsigned n)
+{
+    uint64_t t = 0;
+    for (unsigned i = 0; i < n; i++)
+        t += refs[i].size;
+    return t;
+}
+
+static void write_bar(const BarRef *r)
+{
+    unsigned off = PCI_BASE_ADDRESS_0 + 4 * r->bar;
+    uint8_t devfn = r->d->devfn;
+    pci_config_write(0, devfn, off, (uint32_t)r->addr, 4);
+    if (!bar_is_io(&r->d->bars[r->bar]) && (r->d->bars[r->bar].flags & PCI_BAR_MEM64))
+        pci_config_write(0, devfn, off + 4, (uint32_t)(r->addr >> 32), 4);
+}
+
+/* Collect the unassigned BARs into io, m32 (32-bit only) and m64. */
+static void collect_bars(BarRef *io, unsigned *nio, BarRef *m32, unsigned *n32,
+                         BarRef *m64, unsigned *n64)
+{
+    *nio = *n32 = *n64 = 0;
+    for (PCIDevice *d = pci_next_device(NULL); d; d = pci_next_device(d)) {
+        if (d->devfn == PCI_DEVFN(0, 0))
+            continue;               /* the host bridge has no BARs to give */
+        for (int i = 0; i < PCI_NUM_BARS; i++) {
+            const PCIBar *b = &d->bars[i];
+            if (!b->size || bar_assigned(d, i))
+                continue;
+            BarRef r = { .d = d, .bar = i, .size = b->size };
+            if (bar_is_io(b))
+                io[(*nio)++] = r;
+            else if (b->flags & PCI_BAR_MEM64)
+                m64[(*n64)++] = r;
+            else
+                m32[(*n32)++] = r;
+        }
+    }
+}
+
+static int assign_memory(BarRef *m32, unsigned n32, BarRef *m64, unsigned n64,
+                         uint64_t mem32_base, uint64_t mem32_limit, uint64_t mem64_base)
+{
+    /* 64-bit BARs go below 4 GiB too while everything fits there (old
+     * guests cope better), else above mem64_base. */
+    static BarRef all[2 * ASSIGN_MAX_BARS];
+    memcpy(all, m32, n32 * sizeof(*all));
+    memcpy(all + n32, m64, n64 * sizeof(*all));
+    sort_bars(all, n32 + n64);
+    if (place_bars(all, n32 + n64, mem32_base, mem32_limit)) {
+        for (unsigned i = 0; i < n32 + n64; i++)
+            write_bar(&all[i]);
+        return 0;
+    }
+    sort_bars(m32, n32);
+    sort_bars(m64, n64);
+    if (!place_bars(m32, n32, mem32_base, mem32_limit)) {
+        error_report("PCI: 32-bit memory BARs need %" PRIu64 " KiB, more than the window "
+                     "0x%" PRIx64 "-0x%" PRIx64, bars_total(m32, n32) / 1024, mem32_base,
+                     mem32_limit - 1);
+        return -1;
+    }
+    if (!place_bars(m64, n64, mem64_base, UINT64_MAX)) {
+        error_report("PCI: 64-bit memory BARs do not fit above 0x%" PRIx64, mem64_base);
+        return -1;
+    }
+    for (unsigned i = 0; i < n32; i++)
+        write_bar(&m32[i]);
+    for (unsigned i = 0; i < n64; i++)
+        write_bar(&m64[i]);
+    return 0;
+}
+
+/*
+ * PIRQA-D to IRQs 10, 10, 11, 11 in the PIIX3, and INTERRUPT_LINE of each
+ * function from the board wiring: slot S pin P (1 = INTA) to PIRQ
+ * (S - 1 + P - 1) mod 4.  Slot 1 INTA is the PIIX4 PM function's SCI
+ * (IRQ 9), as the DSDT's _PRT (LNKS) says.
+ */
+static void assign_irqs(void)
+{
+    PCIDevice *isa = pci_find_device(PIIX3_DEVFN);
+    bool piix3 = isa && cfg_get16(isa, PCI_VENDOR_ID) == 0x8086 &&
+                 cfg_get16(isa, PCI_DEVICE_ID) == 0x7000;
+    if (piix3)
+        for (unsigned i = 0; i < 4; i++)
+            pci_config_write(0, PIIX3_DEVFN, PIIX3_PIRQRC_REG + i, assign_pirq_irqs[i], 1);
+    for (PCIDevice *d = pci_next_device(NULL); d; d = pci_next_device(d)) {
+        uint8_t pin = d->config[PCI_INTERRUPT_PIN];
+        unsigned slot = PCI_SLOT(d->devfn);
+        if (pin < 1 || pin > 4 || slot == 0)
+            continue;
+        uint8_t irq = slot == 1 && pin == 1 ? ASSIGN_SCI_IRQ
+                                            : assign_pirq_irqs[(slot - 1 + pin - 1) & 3];
+        pci_config_write(0, d->devfn, PCI_INTERRUPT_LINE, irq, 1);
+    }
+}
+
+int pci_bus_assign_resources(uint64_t mem32_base, uint64_t mem32_limit, uint64_t mem64_base)
+{
+    static BarRef io[ASSIGN_MAX_BARS], m32[ASSIGN_MAX_BARS], m64[ASSIGN_MAX_BARS];
+    unsigned nio, n32, n64;
+    collect_bars(io, &nio, m32, &n32, m64, &n64);
+    sort_bars(io, nio);
+    if (!place_bars(io, nio, ASSIGN_IO_BASE, ASSIGN_IO_LIMIT)) {
+        error_report("PCI: I/O BARs need %" PRIu64 " bytes, more than 0x%llx-0xffff",
+                     bars_total(io, nio), ASSIGN_IO_BASE);
+        return -1;
+    }
+    if (assign_memory(m32, n32, m64, n64, mem32_base, mem32_limit, mem64_base) < 0)
+        return -1;
+    for (unsigned i = 0; i < nio; i++)
+        write_bar(&io[i]);
+    for (PCIDevice *d = pci_next_device(NULL); d; d = pci_next_device(d)) {
+        bool has_bars = false;
+        for (int i = 0; i < PCI_NUM_BARS; i++)
+            has_bars |= d->bars[i].size != 0;
+        if (d->devfn != PCI_DEVFN(0, 0) && has_bars)
+            pci_config_write(0, d->devfn, PCI_COMMAND,
+                             cfg_get16(d, PCI_COMMAND) | PCI_COMMAND_IO | PCI_COMMAND_MEMORY |
+                             PCI_COMMAND_MASTER, 2);
+    }
+    assign_irqs();
+    return 0;
 }

@@ -332,14 +332,22 @@ START_TEST(info_mem_pae_and_disabled)
 END_TEST
 
 /* ---- QMP shapes ---- */
+/* Every command monitor_commands_init() registers (machine + devices). */
+static void register_commands_once(void)
+{
+    static bool done;
+    if (!done)
+        monitor_commands_init();
+    done = true;
+}
+
 static const MonCommand *find_qmp(const char *name)
 {
-    for (size_t i = 0; i < machine_commands_count; i++) {
-        if (machine_commands[i].qmp_name && !strcmp(machine_commands[i].qmp_name, name))
-            return &machine_commands[i];
-    }
-    ck_abort_msg("no command %s", name);
-    return NULL;
+    register_commands_once();
+    const MonCommand *c = monitor_find_qmp(name);
+    if (!c)
+        ck_abort_msg("no command %s", name);
+    return c;
 }
 
 static json_object *run_qmp(const char *name, MonError *err)
@@ -512,13 +520,14 @@ END_TEST
 
 START_TEST(command_table_sane)
 {
-    for (size_t i = 0; i < machine_commands_count; i++) {
-        const MonCommand *c = &machine_commands[i];
+    register_commands_once();
+    const MonCommand *c;
+    for (size_t i = 0; (c = monitor_command_at(i)); i++) {
         ck_assert_ptr_nonnull(c->run);
         ck_assert(c->qmp_name || c->hmp_name);
         ck_assert_ptr_nonnull(c->args);
-        for (size_t j = 0; j < i; j++) {
-            const MonCommand *o = &machine_commands[j];
+        const MonCommand *o;
+        for (size_t j = 0; j < i && (o = monitor_command_at(j)); j++) {
             ck_assert(!c->qmp_name || !o->qmp_name || strcmp(c->qmp_name, o->qmp_name));
             ck_assert(!c->hmp_name || !o->hmp_name || strcmp(c->hmp_name, o->hmp_name));
         }

@@ -168,7 +168,9 @@ START_TEST(test_kernel_options)
     ck_assert_str_eq(o.m.append, "console=ttyS0 quiet");
     ASSERT_REJECTED("-append", "x");
     ASSERT_REJECTED("-initrd", "/i");
-    ASSERT_REJECTED("-m", "64");   /* nothing to boot */
+    /* Without -kernel the firmware boots from the drives. */
+    ck_assert_int_eq(parse(&o, ARGS("-m", "64")), 0);
+    ck_assert_ptr_null(o.m.kernel);
 }
 END_TEST
 
@@ -189,6 +191,39 @@ START_TEST(test_serial_display)
 }
 END_TEST
 
+START_TEST(test_drives_netdevs_devices)
+{
+    Options o;
+    /* A bare argument is -hda; commas in file names are doubled. */
+    ck_assert_int_eq(parse(&o, ARGS(K, "disk.img", "-cdrom", "a,b.iso")), 0);
+    ck_assert_uint_eq(o.m.ndrives, 2);
+    ck_assert_str_eq(o.m.drives[0], "file=disk.img,index=0,media=disk");
+    ck_assert_str_eq(o.m.drives[1], "file=a,,b.iso,index=2,media=cdrom");
+    ck_assert_int_eq(parse(&o, ARGS(K, "-drive", "file=d.raw,if=virtio,format=raw,cache=none,aio=native",
+                                    "-netdev", "user,id=n0", "-net", "nic,model=virtio",
+                                    "-net", "user", "-device", "virtio-net-pci,netdev=n0",
+                                    "-device", "virtio-balloon-pci")), 0);
+    ck_assert_uint_eq(o.m.ndrives, 1);
+    ck_assert_uint_eq(o.m.nnetdevs, 1);
+    ck_assert_uint_eq(o.m.nnets, 2);
+    ck_assert_uint_eq(o.m.ndevices, 2);
+    ck_assert_str_eq(o.m.devices[1], "virtio-balloon-pci");
+    ASSERT_REJECTED(K, "-drive", "file=d.raw,bogus=1");
+    ASSERT_REJECTED(K, "-drive", "file=d.raw,cache=sometimes");
+    ASSERT_REJECTED(K, "-drive", "file=d.raw,aio=native");   /* needs cache=none */
+    ASSERT_REJECTED(K, "-device", "no-such-device");
+    ASSERT_REJECTED(K, "-device", "");
+    /* -boot and -bios */
+    ck_assert_int_eq(parse(&o, ARGS("-boot", "order=dc,menu=on", "-bios", "/b.bin")), 0);
+    ck_assert_str_eq(o.m.boot_order, "dc");
+    ck_assert(o.m.boot_menu);
+    ck_assert_str_eq(o.m.bios, "/b.bin");
+    ASSERT_REJECTED("-boot", "order=xyz");
+    ASSERT_REJECTED("-boot", "menu=maybe");
+    ASSERT_REJECTED("-boot", "splash=x");
+}
+END_TEST
+
 START_TEST(test_flags_and_unknown)
 {
     Options o;
@@ -198,7 +233,7 @@ START_TEST(test_flags_and_unknown)
     ck_assert(o.m.no_shutdown);
     ck_assert_str_eq(o.m.name, "vm1");
     ASSERT_REJECTED(K, "-frobnicate");
-    ASSERT_REJECTED(K, "disk.img");
+    ASSERT_REJECTED(K, "-snapshot");
     ASSERT_REJECTED(K, "-name", "vm1,colour=red");
     ASSERT_REJECTED(K, "-d", "nosuchitem");
 }
@@ -263,6 +298,7 @@ int main(void)
     UNIT_TEST(s, test_kernel_options);
     UNIT_TEST(s, test_serial_display);
     UNIT_TEST(s, test_flags_and_unknown);
+    UNIT_TEST(s, test_drives_netdevs_devices);
     UNIT_TEST(s, test_cpu_model);
     UNIT_TEST(s, test_monitor_options);
     return unit_run(s);

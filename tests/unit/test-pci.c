@@ -203,8 +203,8 @@ START_TEST(pirq_routing_and_sharing)
 {
     static PCIDevice a, b;
     machine_setup(true);
-    fake_device_init(&a, PCI_DEVFN(2, 0));   /* INTA -> PIRQ (2+1-1)%4 = C */
-    fake_device_init(&b, PCI_DEVFN(6, 0));   /* INTA -> PIRQ (6+1-1)%4 = C */
+    fake_device_init(&a, PCI_DEVFN(3, 0));   /* INTA -> PIRQ (3-1+0)%4 = C */
+    fake_device_init(&b, PCI_DEVFN(7, 0));   /* INTA -> PIRQ (7-1+0)%4 = C */
     pci_set_irq(&a, 1);   /* PIRQC disabled: nothing */
     for (int i = 0; i < IRQ_NUM_GSI; i++)
         ck_assert_int_eq(irq_levels[i], 0);
@@ -235,7 +235,7 @@ START_TEST(pirq_routing_and_sharing)
     cfg_write(PCI_DEVFN(1, 0), 0x62, 1, 0x80);
     ck_assert_int_eq(irq_levels[10], 0);
 
-    /* Other pins rotate: slot 6 INTB -> PIRQ (6+2-1)%4 = D. */
+    /* Other pins rotate: slot 7 INTB -> PIRQ (7-1+1)%4 = D. */
     b.config[PCI_INTERRUPT_PIN] = 2;
     cfg_write(PCI_DEVFN(1, 0), 0x63, 1, 5);
     pci_set_irq(&b, 1);

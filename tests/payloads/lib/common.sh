@@ -332,8 +332,11 @@ t_com2() {
 run_all_payload_tests() {
     local t
     for t in ${PAYLOAD_TESTS:-hello exitcode exit smp highmem poweroff reset pio bzimage pvh probe sigterm \
-             cpuid kvmclock triple int3 noshutdown com2}; do
+             cpuid kvmclock triple int3 noshutdown com2 virtio_blk}; do
         "t_$t"
     done
     [ "$FAILS" -eq 0 ]
 }
+
+# Payloads with their own image handling.
+. tests/payloads/lib/virtio-blk.sh
