@@ -129,6 +129,23 @@ install_busybox() {   # initramfs
     mknod -m 666 "$root/dev/null" c 1 3 2>/dev/null || true
     echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
     echo "root:x:0:" >"$root/etc/group"
+    # udhcpc only reports a lease; this script applies it (address, route, DNS).
+    mkdir -p "$root/usr/share/udhcpc"
+    cat >"$root/usr/share/udhcpc/default.script" <<'DHCP'
+#!/bin/sh
+case "$1" in
+deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    [ -n "$router" ] && ip route add default via "${router%% *}" dev "$interface"
+    : >/etc/resolv.conf
+    for d in $dns; do echo "nameserver $d" >>/etc/resolv.conf; done
+    echo "udhcpc: lease $ip from ${serverid:-?} router ${router:-none}" ;;
+esac
+exit 0
+DHCP
+    chmod 755 "$root/usr/share/udhcpc/default.script"
     cat >"$root/etc/profile" <<'PROFILE'
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 export PS1='vmm-guest:\w# '
