@@ -220,7 +220,7 @@ static void net_format_info(VirtIONet *n)
     char mac[18];
     net_format_macaddr(n->mac, mac);
     snprintf(n->nc->info_str, sizeof(n->nc->info_str),
-             "index=0,type=nic,model=virtio-net-pci,macaddr=%s", mac);
+             "model=virtio-net-pci,macaddr=%s", mac);
 }
 
 static void net_link_status_changed(NetClient *nc)

@@ -12,7 +12,7 @@ VMM_CMD="qemu-system-x86_64 -accel kvm -M pc -nodefaults -cpu host,-arch-capabil
 Prints TAP lines ("ok - name", "not ok - name: why"); exits 1 if any failed.
 """
 import json, os, pty, random, re, select, shlex, signal, socket, subprocess
-import sys, tempfile, threading, time
+import shutil, sys, tempfile, threading, time
 from ptyread import read_until
 
 VMM = shlex.split(os.environ.get("VMM_CMD") or os.environ.get("VMM", "build/vmm"))
@@ -960,8 +960,58 @@ def run_crash():
         vm.kill()
 
 
+# ---------------------------------------------------------------- devices
+
+def run_devices():
+    """Block, network and balloon commands on a guest with virtio devices."""
+    tmpdir = tempfile.mkdtemp(prefix="vmm-mon-dev-")
+    img = os.path.join(tmpdir, "disk.raw")
+    with open(img, "wb") as f:
+        f.truncate(16 << 20)
+    extra = ("-drive", f"file={img},if=none,id=d0,format=raw,cache=none",
+             "-device", "virtio-blk-pci,drive=d0,addr=5",
+             "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:99",
+             "-device", "virtio-balloon-pci")
+    vm, qmp, mon = start_vm("devices", extra=extra)
+    if not vm:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        return
+    try:
+        out = mon.cmd("info pci")
+        check("devices-info-pci", re.search(r"device   5, function 0:\s*\n\s*SCSI controller: PCI device 1af4:1001", out)
+              and "1af4:1000" in out and "1af4:1002" in out, "virtio functions missing", out)
+        out = mon.cmd("info block")
+        check("devices-info-block", re.search(rf"^d0: {re.escape(img)} \(raw\)$", out, re.M)
+              and re.search(r"Cache mode:\s+writeback, direct", out), "no 'd0: FILE (raw)' / cache line", out)
+        out = mon.cmd("info network")
+        want = ("virtio-net-pci.0: index=0,type=nic,model=virtio-net-pci,macaddr=52:54:00:12:34:99\n"
+                " \\ n0: index=0,type=user,net=10.0.2.0,restrict=off")
+        check("devices-info-network", out.strip().replace("\r", "") == want, repr(out))
+        r = qmp.execute("query-block")
+        blk = (r.get("return") or [{}])[0]
+        check("devices-query-block", blk.get("device") == "d0"
+              and blk.get("inserted", {}).get("file") == img
+              and blk.get("inserted", {}).get("image", {}).get("virtual-size") == 16 << 20, repr(r))
+        r = qmp.execute("query-balloon")
+        check("devices-query-balloon", r.get("return", {}).get("actual") == 128 << 20, repr(r))
+        out = mon.cmd("info balloon")
+        check("devices-info-balloon", out.strip() == "balloon: actual=128", repr(out))
+        r = qmp.execute("balloon", {"value": 64 << 20})
+        check("devices-balloon-qmp", r.get("return") == {}, repr(r))
+        out = mon.cmd("balloon 0")
+        check("devices-balloon-bad", "expects a size" in out, repr(out))
+        r = qmp.execute("set_link", {"name": "n0", "up": False})
+        check("devices-set-link", r.get("return") == {}, repr(r))
+        r = qmp.execute("set_link", {"name": "nosuch", "up": True})
+        check("devices-set-link-unknown", r.get("error", {}).get("class") == "DeviceNotFound", repr(r))
+        check("devices-guest-alive", vm.advances(), "counter stopped")
+    finally:
+        vm.kill()
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
 GROUPS = {"hmp": run_hmp, "qmp": run_qmp, "qtest": run_qtest, "bad-input": run_bad_input,
-          "pty": run_pty, "crash": run_crash}
+          "pty": run_pty, "crash": run_crash, "devices": run_devices}
 
 if __name__ == "__main__":
     if not os.path.isfile(COUNTER):

@@ -5,6 +5,7 @@
 #   bad-input  malformed JSON, garbage, huge lines, disconnects, 50 clients
 #   pty        -nographic through a pty: Ctrl-A c to the monitor and back, Ctrl-A x
 #   crash      a KVM internal error with a monitor: vmm stays, system_reset + cont
+#   devices    info pci/block/network/balloon, query-block, balloon, set_link
 # Usage: monitor.sh [GROUP...] (default: all).  The checks live in
 # monitor-tests.py (python3 standard library).  VMM_CMD may hold a whole
 # command, to check the expectations against QEMU:
