@@ -116,6 +116,50 @@ else
     ENV_EXTRA=()
 
     expect_error bogus-serial 'bogus' -serial bogus:x -display none "${K[@]}"
+
+    # Drives, network backends and PCI devices: wrong before the guest runs.
+    truncate -s 1M "$tmp/disk.raw" && mkdir -p "$tmp/ddir"
+    cp "$tmp/disk.raw" "$tmp/ro.raw" && chmod 444 "$tmp/ro.raw"
+    expect_error drive-missing "Could not open '/nonexistent/d.raw'" \
+        -drive file=/nonexistent/d.raw,if=virtio,format=raw "${K[@]}" "${SERIAL[@]}"
+    expect_error drive-directory "ddir' is a directory" \
+        -drive "file=$tmp/ddir,if=virtio,format=raw" "${K[@]}" "${SERIAL[@]}"
+    expect_error drive-bad-key "unknown parameter 'bogus'" \
+        -drive "file=$tmp/disk.raw,if=virtio,bogus=1" "${K[@]}" "${SERIAL[@]}"
+    expect_error drive-aio-native-cache "aio=native" \
+        -drive "file=$tmp/disk.raw,if=virtio,format=raw,aio=native" "${K[@]}" "${SERIAL[@]}"
+    expect_error drive-ide-not-yet "if=ide" -hda "$tmp/disk.raw" "${K[@]}" "${SERIAL[@]}"
+    expect_error device-no-drive "drive" -device virtio-blk-pci "${K[@]}" "${SERIAL[@]}"
+    expect_error device-unknown-drive "nodrive" \
+        -device virtio-blk-pci,drive=nodrive "${K[@]}" "${SERIAL[@]}"
+    expect_error device-bad-property "colour" -device virtio-balloon-pci,colour=red \
+        "${K[@]}" "${SERIAL[@]}"
+    expect_error device-slot-taken "00:05.0 is already used" -device virtio-net-pci,addr=5 \
+        -device virtio-net-pci,addr=5 "${K[@]}" "${SERIAL[@]}"
+    expect_error device-second-balloon "one balloon" -device virtio-balloon-pci \
+        -device virtio-balloon-pci "${K[@]}" "${SERIAL[@]}"
+    expect_error device-bad-addr "addr" -device virtio-balloon-pci,addr=zz "${K[@]}" "${SERIAL[@]}"
+    expect_error netdev-unknown-type "netdev|frob" -netdev frob,id=n0 "${K[@]}" "${SERIAL[@]}"
+    expect_error netdev-not-found "netdev.*'n9'" \
+        -device virtio-net-pci,netdev=n9 "${K[@]}" "${SERIAL[@]}"
+    expect_error netdev-vhost "vhost" -netdev tap,id=t0,ifname=vmmt0,script=no,downscript=no,vhost=on \
+        "${K[@]}" "${SERIAL[@]}"
+    expect_error net-nic-e1000-not-yet "e1000" -net nic -net user "${K[@]}" "${SERIAL[@]}"
+    if [ "$(id -u)" = 0 ]; then
+        skip cli-errors/drive-read-only "root can write a mode 0444 file"
+    else
+        expect_error drive-read-only "read-only" \
+            -drive "file=$tmp/ro.raw,if=virtio,format=raw" "${K[@]}" "${SERIAL[@]}"
+    fi
+    # A second vmm on an image the first one has open read-write.
+    sleep 10 | "$VMM" -accel qtest -qtest stdio -display none \
+        -drive "file=$tmp/disk.raw,if=virtio,format=raw" >/dev/null 2>&1 &
+    holder=$!
+    sleep 0.5
+    expect_error drive-locked 'lock' -drive "file=$tmp/disk.raw,if=virtio,format=raw" \
+        "${K[@]}" "${SERIAL[@]}"
+    kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+    expect_error bios-missing '/nonexistent/bios.bin' -bios /nonexistent/bios.bin -display none
 fi
 
 # Informational options: output on stdout, status 0, nothing on stderr.
