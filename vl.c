@@ -369,13 +369,29 @@ static char *drive_file_value(const char *file)
     return out;
 }
 
+/* The -drive strings the shorthands build; they live as long as the
+ * machine config, and a new parse (the unit tests parse many times)
+ * starts over. */
+static char *shorthand_specs[PC_MAX_DEVICES];
+static unsigned nshorthand_specs;
+
+static void shorthand_specs_free(void)
+{
+    for (unsigned i = 0; i < nshorthand_specs; i++)
+        free(shorthand_specs[i]);
+    nshorthand_specs = 0;
+}
+
 /* -hda..-hdd and -cdrom are IDE drives at a fixed index, as in QEMU. */
 static int opt_drive_shorthand(Options *o, const char *arg, int index, const char *media)
 {
+    if (nshorthand_specs >= PC_MAX_DEVICES)
+        return add_to_list("-drive", arg, o->m.drives, &o->m.ndrives);   /* reports it */
     char *file = drive_file_value(arg);
     char *spec = xasprintf("file=%s,index=%d,media=%s", file, index, media);
     free(file);
-    return opt_drive(o, spec);   /* spec lives as long as the machine config */
+    shorthand_specs[nshorthand_specs++] = spec;
+    return opt_drive(o, spec);
 }
 
 static int opt_hda(Options *o, const char *arg) { return opt_drive_shorthand(o, arg, 0, "disk"); }
@@ -642,6 +658,7 @@ static const Option *find_option(const char *name)
 
 static int parse_args(Options *o, int argc, char **argv)
 {
+    shorthand_specs_free();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || !a[1]) {

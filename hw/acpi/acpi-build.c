@@ -37,7 +37,8 @@ static void aml_bytes(Aml *a, const void *data, size_t n)
         a->cap = MAX(a->cap * 2, a->len + n + 64);
         a->buf = xrealloc(a->buf, a->cap);
     }
-    memcpy(a->buf + a->len, data, n);
+    if (n)   /* data may be NULL for an empty piece */
+        memcpy(a->buf + a->len, data, n);
     a->len += n;
 }
 

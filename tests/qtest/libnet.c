@@ -204,7 +204,8 @@ size_t frame_tcp(uint8_t *buf, size_t cap, const uint8_t dst_mac[6], const uint8
         t[21] = 4;
         put16(t + 22, 1460);
     }
-    memcpy(t + hlen, data, dlen);
+    if (dlen)
+        memcpy(t + hlen, data, dlen);
     put16(t + 16, inet_csum_fold(inet_csum_add(pseudo_sum(src_ip, dst_ip, IPPROTO_TCP_, tlen),
                                                t, tlen)));
     size_t n = ipv4_frame(buf, cap, dst_mac, src_mac, IPPROTO_TCP_, src_ip, dst_ip, t, tlen);

@@ -145,7 +145,7 @@ static void test_zeroes_discard(const QTarget *t, QVirtQueue *vq, const char *im
     long long after = host_blocks(img);
     zero = host_pread(img, 256 * 512, host, sizeof(host)) && is_fill(host, 0, sizeof(host));
     CHECK(t, (f & QVIRTIO_BIT(QVIRTIO_BLK_F_DISCARD)) && st == QVIRTIO_BLK_S_OK &&
-          after >= 0 && after + 128 <= before && zero, "virtio-blk discard punches a hole",
+          after >= 0 && after + 64 <= before && zero, "virtio-blk discard punches a hole",
           "feature %d status %d blocks %lld -> %lld zeroes %d",
           !!(f & QVIRTIO_BIT(QVIRTIO_BLK_F_DISCARD)), st, before, after, zero);
 }

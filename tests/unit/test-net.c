@@ -98,6 +98,15 @@ static Fake *fake_new(const NetClientOps *ops, const char *name)
     return f;
 }
 
+/* Free what a fake recorded and the fake itself; its NetClient is the
+ * caller's (freed already, or by net_cleanup_all). */
+static void fake_release(Fake *f)
+{
+    for (unsigned i = 0; i < f->count && i < MAX_FRAMES; i++)
+        free(f->data[i]);
+    free(f);
+}
+
 static void fake_sent(NetClient *nc, ssize_t len)
 {
     ((Fake *)nc->opaque)->sent_cbs++;
@@ -206,6 +215,9 @@ START_TEST(queue_bound)
     /* No peer: dropped and counted. */
     ck_assert_int_eq(net_send_buf(b->nc, "z", 1, NULL), 1);
     ck_assert_uint_eq(net_client_dropped(b->nc), 1);
+    net_client_free(b->nc);
+    fake_release(a);
+    fake_release(b);
 }
 END_TEST
 
@@ -311,6 +323,7 @@ START_TEST(info_network)
     ck_assert_ptr_eq(net_client_find("n1"), net_client_next(nic->nc));
     net_cleanup_all();
     ck_assert_ptr_null(net_client_next(NULL));
+    fake_release(nic);
 }
 END_TEST
 
@@ -423,6 +436,7 @@ static bool step_both_arrived(void)
 
 static bool step_start_burst(void)
 {
+    free(sl->data[0]);   /* the single frame above; the burst starts over */
     sl->count = 0;
     sl->room = 5;
     burst_pump(NULL, 0);
@@ -468,6 +482,9 @@ START_TEST(socket_listen_connect)
     ck_assert_msg(strstr(info, " \\ sl: index=0,type=socket,socket: connection from 127.0.0.1:"),
                   "%s", info);
     free(info);
+    net_cleanup_all();
+    fake_release(sl);
+    fake_release(sc);
 }
 END_TEST
 
