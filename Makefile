@@ -29,6 +29,10 @@ VMM_SRCS := vl.c $(sort $(wildcard cpu/*.c hw/*/*.c monitor/*.c block/*.c net/*.
 VMM_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(VMM_SRCS))
 # Everything but vl.c's main(), for unit tests.
 LIB_OBJS := $(filter-out $(BUILD)/vl.o,$(VMM_OBJS))
+# The image tool links block/ and util/ only, never hw/.
+IMG_SRCS := $(wildcard vmm-img.c) $(sort $(wildcard block/*.c)) $(UTIL_SRCS)
+IMG_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(IMG_SRCS))
+IMG_BIN := $(if $(wildcard vmm-img.c),$(BUILD)/vmm-img)
 
 UNIT_SRCS := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
@@ -38,8 +42,9 @@ QTEST_BINS := $(patsubst tests/qtest/%.c,$(BUILD)/tests/qtest/%,$(QTEST_SRCS))
 .PHONY: all check check-unit check-qtest check-payloads check-integration \
         check-linux run install clean distclean bench deps config payloads guest fuzz
 
-all: config $(BUILD)/vmm
+all: config $(BUILD)/vmm $(IMG_BIN)
 	@ln -sf $(BUILD)/vmm vmm
+	@$(if $(IMG_BIN),ln -sf $(IMG_BIN) vmm-img)
 
 # (Re)run configure when config.mak is missing or older than configure.
 config.mak: configure
@@ -47,6 +52,9 @@ config.mak: configure
 config: config.mak
 
 $(BUILD)/vmm: $(VMM_OBJS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) -lm
+
+$(BUILD)/vmm-img: $(IMG_OBJS)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) -lm
 
 $(BUILD)/%.o: %.c config.mak
@@ -112,11 +120,12 @@ bench: deps
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(BUILD)/vmm $(DESTDIR)$(PREFIX)/bin/vmm
+	$(if $(IMG_BIN),install -m 755 $(IMG_BIN) $(DESTDIR)$(PREFIX)/bin/vmm-img)
 
 clean:
-	rm -rf $(BUILD) vmm
+	rm -rf $(BUILD) vmm vmm-img
 
 distclean: clean
 	rm -f config.mak include/config-host.h
 
--include $(VMM_OBJS:.o=.d) $(UNIT_BINS:=.d) $(QTEST_BINS:=.d)
+-include $(VMM_OBJS:.o=.d) $(BUILD)/vmm-img.d $(UNIT_BINS:=.d) $(QTEST_BINS:=.d)

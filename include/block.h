@@ -133,6 +133,37 @@ typedef struct BlockStats {
 } BlockStats;
 void blk_get_stats(const BlockBackend *blk, BlockStats *out);
 
+/* ---- removable media (block/removable.c) ---- */
+/* What a device with removable media tells the block layer. */
+typedef struct BlockDevOps {
+    void (*change_media_cb)(void *opaque, bool load);   /* medium removed/inserted */
+    bool (*is_medium_locked)(void *opaque);               /* PREVENT ALLOW MEDIUM REMOVAL */
+    void (*eject_request_cb)(void *opaque, bool force);   /* monitor asks; guest may refuse */
+} BlockDevOps;
+void blk_set_dev_ops(BlockBackend *blk, const BlockDevOps *ops, void *opaque);
+bool blk_is_removable(const BlockBackend *blk);   /* media=cdrom */
+/* Monitor "change": open file (format NULL = probe) as the new medium. */
+int blk_change_medium(BlockBackend *blk, const char *file, const char *format,
+                      char *err, size_t errlen);
+/* Monitor "eject": -1 with err when the device has the medium locked and
+ * force is false (QEMU: "Device 'ide1-cd0' is locked and force was not
+ * specified, wait for tray to open and try again"). */
+int blk_eject(BlockBackend *blk, bool force, char *err, size_t errlen);
+
+/* ---- image creation (block/create.c; vmm-img create, -snapshot) ---- */
+typedef struct ImageCreateOptions {
+    const char *format;         /* "raw" or "qcow2" */
+    uint64_t size;              /* bytes; 0 with a backing file = its size */
+    const char *backing_file, *backing_fmt;
+    uint32_t cluster_size;      /* qcow2: 0 = 64 KiB */
+    int compat;                 /* qcow2: 2 (0.10) or 3 (1.1); 0 = 3 */
+    bool lazy_refcounts;
+    unsigned refcount_bits;     /* qcow2 v3: 1..64, 0 = 16 */
+    const char *preallocation;  /* "off" (NULL), "metadata", "falloc", "full" */
+} ImageCreateOptions;
+/* Create path (truncating an existing file); -1 with a one-line err. */
+int blk_image_create(const char *path, const ImageCreateOptions *o, char *err, size_t errlen);
+
 /* Cache mode name for "info block" ("writeback", "none", ...). */
 const char *blk_cache_mode_name(BlockCacheMode m);
 

@@ -124,6 +124,24 @@ int device_create(const char *optstr);
  * returns -1 with a message when malformed. */
 int device_opt_pci_addr(Opts *o, const char *what, int *devfn);
 
+/* hw/ide/piix.c: the PIIX3 IDE function 00:01.1 (8086:7010), legacy ports
+ * 0x1f0/0x3f6 (IRQ 14) and 0x170/0x376 (IRQ 15), bus-master DMA in BAR4.
+ * drives[i] is ide<i/2>-{hd,cd}<i%2> (NULL: no device there); a drive with
+ * media=cdrom is an ATAPI CD-ROM, possibly without a medium.  -1 + message. */
+struct BlockBackend;
+int piix3_ide_create(struct BlockBackend *const drives[4]);
+
+/* hw/net/e1000.c: Intel 82540EM (8086:100e).  -device e1000,netdev=,mac=,
+ * addr=,romfile=,bootindex=; and the NIC -net nic creates (the default
+ * model).  name may be NULL (e1000.N). */
+int e1000_pci_new(Opts *o, const char *what);
+struct NetClient;
+int e1000_from_nic(const uint8_t mac[6], struct NetClient *peer, const char *name);
+
+/* hw/char/debugcon.c: -device isa-debugcon,iobase=0x402,chardev=ID: bytes
+ * written to the port go to the chardev (SeaBIOS's debug log). */
+int isa_debugcon_new(Opts *o, const char *what);
+
 /* The -device constructors (hw/virtio/virtio-{blk,net,balloon}.c). */
 int virtio_blk_pci_new(Opts *o, const char *what);
 int virtio_net_pci_new(Opts *o, const char *what);

@@ -211,6 +211,12 @@ typedef struct FirmwareConfig {
  * reset handler that recopies the shadow.  -1 with a one-line message.
  */
 int pc_firmware_init(const FirmwareConfig *cfg);
+/*
+ * bootindex=N of a device: its OpenFirmware path (QEMU's, e.g.
+ * "/pci@i0cf8/scsi@4/disk@0,0") goes into the fw_cfg "bootorder" file,
+ * sorted by index.  Devices call it while being created.
+ */
+void fw_boot_order_add(int bootindex, const char *ofw_path);
 /* Recopy the BIOS shadow into low RAM (the guest may have written it). */
 void pc_firmware_reset(void);
 

@@ -104,6 +104,15 @@ PCIDevice *pci_next_device(PCIDevice *prev);
  */
 int pci_bus_assign_resources(uint64_t mem32_base, uint64_t mem32_limit, uint64_t mem64_base);
 
+/*
+ * Expansion ROM BAR (config 0x30; PCI 3.0, 6.2.5.2) holding the file's
+ * contents (size rounded up to a power of 2), for the option ROMs SeaBIOS
+ * runs (iPXE for e1000, a VGA BIOS).  Read-only; decoded when the guest
+ * sets the enable bit and memory decoding.  path NULL or "" = no ROM.
+ * (hw/pci/pci-rom.c)  -1 with a one-line message when unreadable.
+ */
+int pci_add_option_rom(PCIDevice *d, const char *path);
+
 /* ---- MSI-X (hw/pci/msix.c; PCI Local Bus Spec 3.0, 6.8.2) ---- */
 #define PCI_CAP_ID_MSIX 0x11
 /*
