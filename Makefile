@@ -116,6 +116,7 @@ bench: deps
 	bench/start.sh
 	bench/pio.sh
 	bench/blk.sh
+	bench/net.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -1,7 +1,8 @@
 /*
- * virtio-blk: a polling virtio-blk driver over the modern (virtio 1.2) PCI
- * transport, one split virtqueue, no interrupts: the driver polls the used
- * ring.  Finds 1af4:1001 (transitional) or 1af4:1042 (modern-only) on bus 0.
+ * virtio-blk: a virtio-blk driver over the modern (virtio 1.2) PCI
+ * transport, one split virtqueue.  By default it polls the used ring; with
+ * irq=msix it waits for MSI-X interrupts instead.  Finds 1af4:1001
+ * (transitional) or 1af4:1042 (modern-only) on bus 0.
  *
  * -append options:
  *   mode=verify (default)  write a pattern over mib=N MiB (default 8) from
@@ -13,6 +14,21 @@
  *       each phase also stops after secs=N seconds (default 10).  Prints
  *       "BLK seq_read_MBps=R seq_write_MBps=W rand_read_iops=I" (MB = 10^6
  *       bytes), then PASS.
+ *   mode=reqs  at CPL3, n=N (default 1000) 4 KiB reads one after the other
+ *       (queue depth 1), sequential from sector 0 and wrapping within the
+ *       first MiB.  Prints "REQS n=N ns_per_req=T irqs=I", then PASS.
+ *       tests/integration/virtio-fastpath.sh counts the VMM's KVM_RUN
+ *       returns around it: with ioeventfd kicks and irqfd interrupts a
+ *       request costs no exit to userspace.
+ *   irq=msix  (any mode) program MSI-X table entry 0 (message address
+ *       0xfee00000 | LAPIC id << 12, data 0x41: fixed delivery, edge) for
+ *       queue 0, enable MSI-X and the LAPIC, and after each kick wait until
+ *       the interrupt handler has counted an interrupt before reading the
+ *       used ring.  Interrupts are only enabled at CPL3 (protected-mode iret
+ *       fails on the PVM host, README.md), so the mode body then runs at
+ *       CPL3, where hlt is privileged: the wait polls the handler's counter.
+ *       Prints "virtio-blk: I MSI-X interrupts for R requests"; no
+ *       interrupt at all (or none within 60 s of a kick) fails.
  *   seed=N  the pattern seed (default 0x5eed).
  *   bars=move  move the BARs to FALLBACK_MMIO even when assigned (tests the
  *       no-firmware path under QEMU).
@@ -49,6 +65,24 @@
 #define PCI_BAR0 0x10
 #define PCI_CAP_PTR 0x34
 #define PCI_CAP_ID_VNDR 0x09
+#define PCI_CAP_ID_MSIX 0x11
+/* MSI-X capability (6.8.2): message control, table offset/BIR */
+#define MSIX_CTRL 2
+#define MSIX_CTRL_ENABLE 0x8000
+#define MSIX_CTRL_FMASK 0x4000
+#define MSIX_TABLE 4
+#define MSIX_BIR_MASK 0x7u
+/* MSI-X table entry (6.8.2.6-9) and the x86 message format (SDM vol. 3, 10.11) */
+#define MSIX_ENTRY_ADDR_LO 0
+#define MSIX_ENTRY_ADDR_HI 4
+#define MSIX_ENTRY_DATA 8
+#define MSIX_ENTRY_CTRL 12
+#define MSI_ADDR_BASE 0xfee00000u
+#define MSI_ADDR_DEST_SHIFT 12
+#define BLK_IRQ_VECTOR 0x41
+#define LAPIC_EOI 0xb0
+#define LAPIC_SVR 0xf0
+#define LAPIC_SVR_ENABLE 0x100
 #define FALLBACK_MMIO 0xe0000000u
 
 /* ---- virtio 1.2, 4.1.4: PCI capabilities, common configuration ---- */
@@ -141,6 +175,7 @@ struct blk_req_hdr {
 struct blkdev {
     unsigned dev;                       /* PCI slot on bus 0, function 0 */
     uintptr_t common, notify, device;   /* MMIO addresses */
+    unsigned msix_cap;                  /* config offset, 0 if none */
     uint32_t notify_mult;               /* 4.1.4.4 notify_off_multiplier */
     uint64_t capacity;                  /* sectors */
     bool has_flush;
@@ -273,6 +308,8 @@ static void find_capabilities(void)
     uint32_t notify_mult = 0;
     unsigned ptr = pci_read8(0, blk.dev, 0, PCI_CAP_PTR) & 0xfc;
     for (unsigned n = 0; ptr && n < 48; n++) {
+        if (pci_read8(0, blk.dev, 0, ptr) == PCI_CAP_ID_MSIX)
+            blk.msix_cap = ptr;
         if (pci_read8(0, blk.dev, 0, ptr) == PCI_CAP_ID_VNDR) {
             unsigned type = pci_read8(0, blk.dev, 0, ptr + CAP_CFG_TYPE);
             unsigned bar = pci_read8(0, blk.dev, 0, ptr + CAP_BAR);
@@ -323,7 +360,63 @@ static void negotiate_features(void)
         fail(NAME, "device refused features 0x%llx", want);
 }
 
-/* Queue 0 at RING_BASE (4.1.5.1.3), no MSI-X vector: we poll. */
+/* ---- MSI-X (irq=msix) ---- */
+static bool irq_msix;
+static volatile uint32_t irq_count;     /* bumped by the handler at CPL0 */
+static uint32_t irq_seen;               /* irq_count at the last wait */
+static uint64_t requests_done;
+
+static void blk_irq(struct regs *r)
+{
+    (void)r;
+    irq_count++;
+    lapic_write(LAPIC_EOI, 0);
+}
+
+/*
+ * Enable MSI-X with the function masked, point table entry 0 at our LAPIC
+ * with BLK_IRQ_VECTOR, unmask (PCI 3.0, 6.8.2.3/6.8.3.4), then enable the
+ * LAPIC (SVR, SDM vol. 3, 10.9) and install the handler.
+ */
+static void msix_setup(void)
+{
+    if (!blk.msix_cap)
+        fail(NAME, "irq=msix: the device has no MSI-X capability");
+    unsigned cap = blk.msix_cap;
+    uint16_t ctrl = pci_read16(0, blk.dev, 0, cap + MSIX_CTRL);
+    pci_write16(0, blk.dev, 0, cap + MSIX_CTRL, ctrl | MSIX_CTRL_ENABLE | MSIX_CTRL_FMASK);
+    uint32_t tbl = pci_read32(0, blk.dev, 0, cap + MSIX_TABLE);
+    uintptr_t entry0 = bar_address(tbl & MSIX_BIR_MASK) + (tbl & ~MSIX_BIR_MASK);
+    mmio_write32(entry0 + MSIX_ENTRY_ADDR_LO, MSI_ADDR_BASE | lapic_id() << MSI_ADDR_DEST_SHIFT);
+    mmio_write32(entry0 + MSIX_ENTRY_ADDR_HI, 0);
+    mmio_write32(entry0 + MSIX_ENTRY_DATA, BLK_IRQ_VECTOR);
+    mmio_write32(entry0 + MSIX_ENTRY_CTRL, 0);
+    pci_write16(0, blk.dev, 0, cap + MSIX_CTRL, (ctrl | MSIX_CTRL_ENABLE) & ~MSIX_CTRL_FMASK);
+    cpu_tables_init();
+    set_irq_handler(BLK_IRQ_VECTOR, blk_irq);
+    lapic_write(LAPIC_SVR, LAPIC_SVR_ENABLE | 0xff);
+    printf(NAME ": MSI-X table at 0x%x, entry 0 -> LAPIC %u vector 0x%x\n",
+           entry0, lapic_id(), BLK_IRQ_VECTOR);
+}
+
+/*
+ * irq=msix: wait (at CPL3, interrupts on) until the handler has counted an
+ * interrupt since the last wait.  The snapshot comes before the caller reads
+ * the used ring, so a completion whose interrupt was already counted is seen.
+ */
+static void wait_irq(void)
+{
+    uint64_t t0 = rdtsc();
+    while (irq_count == irq_seen) {
+        if (ns_since(t0) > 60000000000ull)
+            fail(NAME, "no MSI-X interrupt for 60 s (%u so far, %llu requests done)",
+                 irq_seen, requests_done);
+        cpu_relax();
+    }
+    irq_seen = irq_count;
+}
+
+/* Queue 0 at RING_BASE (4.1.5.1.3); MSI-X vector 0 with irq=msix, else none: we poll. */
 static void setup_queue(void)
 {
     mmio_write16(blk.common + COMMON_Q_SELECT, 0);
@@ -339,9 +432,15 @@ static void setup_queue(void)
     blk.used = (volatile struct vring_used *)USED_ADDR;
     blk.hdr = (volatile struct blk_req_hdr *)HDR_ADDR;
     blk.status = (volatile uint8_t *)STATUS_ADDR;
-    blk.avail->flags = AVAIL_F_NO_INTERRUPT;
+    blk.avail->flags = irq_msix ? 0 : AVAIL_F_NO_INTERRUPT;
     mmio_write16(blk.common + COMMON_Q_SIZE, blk.qsize);
-    mmio_write16(blk.common + COMMON_Q_MSIX, NO_VECTOR);
+    mmio_write16(blk.common + COMMON_MSIX, NO_VECTOR);
+    uint16_t vector = irq_msix ? 0 : NO_VECTOR;
+    mmio_write16(blk.common + COMMON_Q_MSIX, vector);
+    /* 4.1.5.1.2.1: the device answers NO_VECTOR when it cannot map one. */
+    if (mmio_read16(blk.common + COMMON_Q_MSIX) != vector)
+        fail(NAME, "queue 0 MSI-X vector %u refused (reads 0x%x)", vector,
+             mmio_read16(blk.common + COMMON_Q_MSIX));
     mmio_write64(blk.common + COMMON_Q_DESC, DESC_ADDR);
     mmio_write64(blk.common + COMMON_Q_AVAIL, AVAIL_ADDR);
     mmio_write64(blk.common + COMMON_Q_USED, USED_ADDR);
@@ -363,6 +462,8 @@ static void device_init(void)
     set_status(S_ACKNOWLEDGE);
     set_status(S_ACKNOWLEDGE | S_DRIVER);
     negotiate_features();
+    if (irq_msix)
+        msix_setup();
     setup_queue();
     set_status(S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
     uint8_t st = get_status();
@@ -417,6 +518,7 @@ static int poll_used(unsigned nslots)
     if (id % DESC_PER_REQ || id / DESC_PER_REQ >= nslots)
         fail(NAME, "used ring returned descriptor %u", id);
     unsigned s = id / DESC_PER_REQ;
+    requests_done++;
     if (blk.status[s] != BLK_S_OK)
         fail(NAME, "request type %u sector %llu: status %u", blk.hdr[s].type,
              blk.hdr[s].sector, blk.status[s]);
@@ -429,7 +531,11 @@ static void do_request(uint32_t type, uint64_t sector, uint32_t buf, uint32_t le
     prepare_slot(0, type, sector, buf, len);
     kick();
     uint64_t t0 = rdtsc();
-    while (poll_used(1) < 0) {
+    for (;;) {
+        if (irq_msix)
+            wait_irq();
+        if (poll_used(1) >= 0)
+            break;
         if (rdtsc() - t0 > 120000000000ull)
             fail(NAME, "request type %u sector %llu: no completion", type, sector);
         cpu_relax();
@@ -545,6 +651,8 @@ static struct phase_result run_phase(uint32_t type, uint32_t len, bool random, u
     while (completed < submitted) {
         unsigned refilled = 0;
         int s;
+        if (irq_msix)
+            wait_irq();
         while ((s = poll_used(bench.qd)) >= 0) {
             completed++;
             if (stop || submitted >= max_ios)
@@ -581,7 +689,7 @@ static uint64_t mbps_x10(const struct phase_result *p)
     return p->ns ? udiv64(p->bytes * 10000, p->ns, NULL) : 0;
 }
 
-static void bench_user(void)
+static void bench_run(void)
 {
     uint64_t seq_ios = udiv64((uint64_t)bench.mib * MIB, MIB, NULL);
     struct phase_result rd = run_phase(BLK_T_IN, MIB, false, seq_ios);
@@ -595,7 +703,6 @@ static void bench_user(void)
     print_tenths("seq_write_MBps", mbps_x10(&wr));
     print_tenths("rand_read_iops", rr.ns ? udiv64(rr.ios * 10000000000ull, rr.ns, NULL) : 0);
     printf("\n");
-    user_return(0);
 }
 
 static uint32_t option(const char *key, uint32_t def, uint32_t min, uint32_t max)
@@ -608,7 +715,7 @@ static uint32_t option(const char *key, uint32_t def, uint32_t min, uint32_t max
     return (uint32_t)v;
 }
 
-static void bench_mode(void)
+static void bench_setup(void)
 {
     bench.qd = option("qd", 32, 1, MAX_QD);
     if (bench.qd * DESC_PER_REQ > blk.qsize)
@@ -626,8 +733,65 @@ static void bench_mode(void)
     bench.random_slots = blocks > 0xffffffffu ? 0xffffffffu : (uint32_t)blocks;
     if (bench.random_slots == 0)
         fail(NAME, "disk smaller than 4 KiB");
-    cpu_tables_init();
-    run_user(bench_user);
+}
+
+/* ---- mode=reqs: n 4 KiB reads at queue depth 1 ---- */
+static uint32_t reqs_n;
+
+static void reqs_run(void)
+{
+    uint64_t wrap = blk.capacity < MIB / SECTOR ? blk.capacity : MIB / SECTOR;
+    if (wrap < 8)
+        fail(NAME, "disk smaller than 4 KiB");
+    uint64_t t0 = rdtsc(), sector = 0;
+    for (uint32_t i = 0; i < reqs_n; i++) {
+        do_request(BLK_T_IN, sector, DATA_BASE, 4096);
+        sector += 8;
+        if (sector + 8 > wrap)
+            sector = 0;
+    }
+    uint64_t ns = ns_since(t0);
+    printf("REQS n=%u ns_per_req=%llu irqs=%u\n", reqs_n, udiv64(ns, reqs_n, NULL), irq_count);
+}
+
+static char mode[16] = "verify";
+
+static void run_mode(void)
+{
+    if (strcmp(mode, "verify") == 0)
+        verify(option("mib", 8, 1, 4096));
+    else if (strcmp(mode, "bench") == 0)
+        bench_run();
+    else
+        reqs_run();
+}
+
+/* The mode body at CPL3, where interrupts may be on (see irq=msix). */
+static void user_main(void)
+{
+    if (irq_msix)
+        sti();
+    run_mode();
+    cli();
+    user_return(0);
+}
+
+/* Options checked before the device is touched. */
+static void parse_options(void)
+{
+    cmdline_get_str(boot_cmdline(), "mode", mode, sizeof(mode));
+    if (strcmp(mode, "verify") && strcmp(mode, "bench") && strcmp(mode, "reqs"))
+        fail(NAME, "unknown mode=%s (verify, bench, reqs)", mode);
+    seed = option("seed", 0x5eed, 0, 0xffffffffu);
+    reqs_n = option("n", 1000, 1, 100000000);
+    char bars[8] = "";
+    cmdline_get_str(boot_cmdline(), "bars", bars, sizeof(bars));
+    force_move = strcmp(bars, "move") == 0;
+    char irq[8] = "poll";
+    cmdline_get_str(boot_cmdline(), "irq", irq, sizeof(irq));
+    if (strcmp(irq, "msix") && strcmp(irq, "poll"))
+        fail(NAME, "unknown irq=%s (poll, msix)", irq);
+    irq_msix = strcmp(irq, "msix") == 0;
 }
 
 int main(uint32_t magic, uint32_t info)
@@ -635,24 +799,28 @@ int main(uint32_t magic, uint32_t info)
     serial_init();
     if (!multiboot_parse(magic, info))
         fail(NAME, "bad multiboot magic 0x%x", magic);
-    char mode[16] = "verify";
-    cmdline_get_str(boot_cmdline(), "mode", mode, sizeof(mode));
-    seed = option("seed", 0x5eed, 0, 0xffffffffu);
-    char bars[8] = "";
-    cmdline_get_str(boot_cmdline(), "bars", bars, sizeof(bars));
-    force_move = strcmp(bars, "move") == 0;
+    parse_options();
     clock_init();
     if (!find_device())
         fail(NAME, "no virtio-blk PCI function (1af4:1001/1042) on bus 0");
     find_capabilities();
     device_init();
-    printf(NAME ": 00:%02x.0, %llu sectors, queue size %u, flush %s, notify at 0x%x\n",
-           blk.dev, blk.capacity, blk.qsize, blk.has_flush ? "yes" : "no", blk.notify);
-    if (strcmp(mode, "verify") == 0)
-        verify(option("mib", 8, 1, 4096));
-    else if (strcmp(mode, "bench") == 0)
-        bench_mode();
-    else
-        fail(NAME, "unknown mode=%s (verify, bench)", mode);
+    printf(NAME ": 00:%02x.0, %llu sectors, queue size %u, flush %s, notify at 0x%x, %s\n",
+           blk.dev, blk.capacity, blk.qsize, blk.has_flush ? "yes" : "no", blk.notify,
+           irq_msix ? "MSI-X interrupts" : "polling");
+    if (strcmp(mode, "bench") == 0)
+        bench_setup();
+    if (irq_msix || strcmp(mode, "verify") != 0) {
+        if (!irq_msix)
+            cpu_tables_init();      /* msix_setup() did it otherwise */
+        run_user(user_main);
+    } else {
+        run_mode();
+    }
+    if (irq_msix) {
+        printf(NAME ": %u MSI-X interrupts for %llu requests\n", irq_count, requests_done);
+        if (irq_count == 0)
+            fail(NAME, "irq=msix: no interrupt counted");
+    }
     pass(NAME);
 }
