@@ -5,10 +5,13 @@
  * registry that blk_by_id() and "info block" walk.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "block_int.h"
+#include "qcow2.h"
 #include "util.h"
 
 struct BlockBackend {
@@ -25,13 +28,26 @@ static BlockBackend *backends;
 
 /* ---- format selection ---- */
 
-/* The first sector says qcow2 ("QFI\xfb", the qcow2 spec's magic) or not. */
+/* Format drivers, probed in order; raw (lowest score) matches anything. */
+static const BlockDriver *const drivers[] = { &bdrv_qcow2, &bdrv_raw };
+
+/* The first sector says qcow2 (the qcow2 spec's magic and version) or not:
+ * a raw image is never probed as anything else. */
 static const char *probe_format(BlockFile *f)
 {
     uint8_t buf[512] = { 0 };
-    if (bfile_pread_sync(f, 0, buf, sizeof(buf)) == 0 && memcmp(buf, "QFI\xfb", 4) == 0)
-        return "qcow2";
-    return "raw";
+    if (bfile_pread_sync(f, 0, buf, sizeof(buf)) < 0)
+        return "raw";
+    const BlockDriver *best = &bdrv_raw;
+    int score = 0;
+    for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++) {
+        int sc = drivers[i]->probe(buf, sizeof(buf));
+        if (sc > score) {
+            score = sc;
+            best = drivers[i];
+        }
+    }
+    return best->name;
 }
 
 static const BlockDriver *find_driver(const DriveOptions *o, BlockFile *f, const char *what)
@@ -43,9 +59,11 @@ static const BlockDriver *find_driver(const DriveOptions *o, BlockFile *f, const
             warn_report("Image format was not specified for '%s' and probing guessed raw; "
                         "specify format=raw to remove this warning", o->file);
     }
-    if (strcmp(fmt, "raw") == 0)
-        return &bdrv_raw;
-    error_report("%s: format '%s' is not supported yet", what, fmt);
+    for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++) {
+        if (strcmp(fmt, drivers[i]->name) == 0)
+            return drivers[i];
+    }
+    error_report("%s: Unknown driver '%s'", what, fmt);
     return NULL;
 }
 
@@ -53,14 +71,6 @@ static const BlockDriver *find_driver(const DriveOptions *o, BlockFile *f, const
 
 static int check_unsupported(const DriveOptions *o, const char *what)
 {
-    if (o->snapshot) {
-        error_report("%s: snapshot=on is not supported yet", what);
-        return -1;
-    }
-    if (o->format && strcmp(o->format, "raw") != 0) {
-        error_report("%s: format '%s' is not supported yet", what, o->format);
-        return -1;
-    }
     if (o->id && blk_by_id(o->id)) {
         error_report("%s: Duplicate ID '%s' for drive", what, o->id);
         return -1;
@@ -68,12 +78,64 @@ static int check_unsupported(const DriveOptions *o, const char *what)
     return 0;
 }
 
+/*
+ * snapshot=on: a temporary qcow2 overlay (in $TMPDIR, default /var/tmp as
+ * QEMU) whose backing file is the image, opened read-only underneath;
+ * the overlay is unlinked once open, so it disappears with vmm.
+ */
+static BlockFile *open_snapshot_overlay(BlockBackend *blk, const char *what,
+                                        const BlockDriver **drv)
+{
+    char real[PATH_MAX];
+    if (!realpath(blk->opts.file, real)) {
+        error_report("Could not open '%s': %s", blk->opts.file, strerror(errno));
+        return NULL;
+    }
+    const char *fmt = blk->opts.format;
+    if (!fmt) {
+        DriveOptions probe = { .file = real, .readonly = true };
+        BlockFile *pf = bfile_open(&probe, what);
+        if (!pf)
+            return NULL;
+        fmt = probe_format(pf);
+        bfile_close(pf);
+    }
+    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp";
+    char *path = xasprintf("%s/vl.XXXXXX", dir);
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        error_report("%s: cannot create a temporary overlay in %s: %s", what, dir,
+                     strerror(errno));
+        free(path);
+        return NULL;
+    }
+    close(fd);
+    char err[512];
+    ImageCreateOptions co = { .format = "qcow2", .backing_file = real, .backing_fmt = fmt };
+    BlockFile *f = NULL;
+    if (blk_image_create(path, &co, err, sizeof(err)) < 0) {
+        error_report("%s: cannot create a temporary overlay: %s", what, err);
+    } else {
+        DriveOptions ov = blk->opts;
+        ov.file = path;
+        ov.readonly = false;
+        f = bfile_open(&ov, what);
+        *drv = &bdrv_qcow2;
+    }
+    unlink(path);
+    free(path);
+    return f;
+}
+
 static int open_medium(BlockBackend *blk, const char *what)
 {
-    BlockFile *f = bfile_open(&blk->opts, what);
+    const BlockDriver *drv = NULL;
+    BlockFile *f = blk->opts.snapshot ? open_snapshot_overlay(blk, what, &drv)
+                                      : bfile_open(&blk->opts, what);
     if (!f)
         return -1;
-    const BlockDriver *drv = find_driver(&blk->opts, f, what);
+    if (!drv)
+        drv = find_driver(&blk->opts, f, what);
     blk->bs = (BlockDriverState){ .drv = drv, .file = f, .opts = &blk->opts };
     if (!drv || drv->open(&blk->bs, what) < 0) {
         blk->bs.drv = NULL;
@@ -407,4 +469,54 @@ int blk_pwrite(BlockBackend *blk, uint64_t offset, const void *buf, size_t len)
 int blk_flush(BlockBackend *blk)
 {
     return sync_rw(blk, BREQ_FLUSH, 0, NULL, 0);
+}
+
+/* ---- medium swap for removable drives (used by block/removable.c) ---- */
+
+static void close_medium(BlockBackend *blk)
+{
+    blk_drain(blk);
+    if (blk->bs.drv)
+        blk->bs.drv->close(&blk->bs);
+    bfile_close(blk->bs.file);
+    blk->bs = (BlockDriverState){ 0 };
+    blk->length = 0;
+}
+
+static void set_medium_name(BlockBackend *blk, const char *file, const char *format)
+{
+    char *f = file ? xstrdup(file) : NULL, *fmt = format ? xstrdup(format) : NULL;
+    free(blk->opts.file);
+    free(blk->opts.format);
+    blk->opts.file = f;
+    blk->opts.format = fmt;
+}
+
+void blk_medium_close(BlockBackend *blk)
+{
+    close_medium(blk);
+    set_medium_name(blk, NULL, NULL);
+}
+
+/* In place, so a format driver's pointers to blk->bs stay valid; when the
+ * new image cannot be opened the old one is put back (if it still opens). */
+int blk_medium_open(BlockBackend *blk, const char *file, const char *format)
+{
+    char *old_file = blk->opts.file ? xstrdup(blk->opts.file) : NULL;
+    char *old_format = blk->opts.format ? xstrdup(blk->opts.format) : NULL;
+    char *what = xasprintf("-drive file=%s", file);
+    close_medium(blk);
+    if (blk->opts.media == BLK_MEDIA_CDROM)
+        blk->opts.readonly = true;
+    set_medium_name(blk, file, format);
+    int r = open_medium(blk, what);
+    if (r < 0) {
+        set_medium_name(blk, old_file, old_format);
+        if (old_file && open_medium(blk, what) < 0)
+            set_medium_name(blk, NULL, NULL);
+    }
+    free(what);
+    free(old_file);
+    free(old_format);
+    return r;
 }

@@ -145,6 +145,13 @@ typedef struct BlockDriver {
 
 extern const BlockDriver bdrv_raw;
 
+/* block-backend.c, for block/removable.c: close the medium (the drive
+ * stays, empty), or replace it by file (format NULL = probe; read-only
+ * for a CD-ROM).  blk_medium_open returns -1 after a one-line message and
+ * then keeps the old medium when it can. */
+void blk_medium_close(BlockBackend *blk);
+int blk_medium_open(BlockBackend *blk, const char *file, const char *format);
+
 /* drive-opts.c: a deep copy for the backend to keep. */
 void blk_drive_options_copy(DriveOptions *dst, const DriveOptions *src);
 
