@@ -72,6 +72,7 @@ static void usage(void)
            "         writethrough|directsync|unsafe][,aio=native|threads][,readonly=on]\n"
            "         [,serial=S][,discard=unmap|ignore][,index=N][,media=disk|cdrom]\n"
            "  -hda/-hdb/-hdc/-hdd FILE, -cdrom FILE   IDE drive shorthands\n"
+           "  -snapshot           write to temporary overlays, never to the images\n"
            "Network:\n"
            "  -netdev user,id=ID[,net=CIDR][,host=IP][,dns=IP][,hostfwd=tcp|udp:[H]:P-[G]:P]\n"
            "  -netdev tap,id=ID,ifname=NAME,script=no,downscript=no\n"
@@ -443,8 +444,8 @@ static int opt_boot(Options *o, const char *arg)
 
 static int opt_snapshot(Options *o, const char *arg)
 {
-    error_report("-snapshot: temporary qcow2 overlays are not supported yet");
-    return -1;
+    o->m.snapshot = true;
+    return 0;
 }
 
 static int opt_serial(Options *o, const char *arg)

@@ -57,6 +57,7 @@ typedef struct MachineConfig {
     const char *boot_order;     /* -boot order=, NULL = firmware default */
     bool boot_menu;             /* -boot menu=on */
     bool nographic;             /* -nographic: firmware text goes to COM1 */
+    bool snapshot;              /* -snapshot: every drive gets a temporary overlay */
 } MachineConfig;
 
 /* ---- e820 (hw/i386/e820.c) ---- */
@@ -202,7 +203,20 @@ typedef struct FirmwareConfig {
     uint16_t sercon_port;       /* 0 = none; else mirror int 10h text to this UART
                                    (-nographic: COM1_BASE) */
     const AcpiConfig *acpi;     /* tables for etc/table-loader; NULL = firmware's own */
+    /*
+     * -kernel given together with -bios: the firmware boots it, as QEMU's
+     * PC does: the image goes to fw_cfg (kernel/setup/initrd/cmdline items)
+     * and QEMU's option ROM genroms/linuxboot_dma.bin (bzImage) or
+     * multiboot_dma.bin (multiboot v1) loads and starts it, first in the
+     * boot order.  NULL = no kernel.
+     */
+    const char *kernel;
+    const char *initrd;         /* -initrd (multiboot: modules "f1 args,f2") */
+    const char *cmdline;        /* -append; NULL = "" */
+    const char *optionrom_dir;  /* where those ROMs are; NULL = FIRMWARE_OPTIONROM_DIR */
 } FirmwareConfig;
+/* Debian's qemu-system-data installs QEMU's option ROMs here. */
+#define FIRMWARE_OPTIONROM_DIR "/usr/share/qemu"
 /*
  * Load the BIOS image (a multiple of 64 KiB, at most 16 MiB), map it
  * read-only just below 4 GiB (KVM; under qtest as readable guest RAM),
@@ -217,6 +231,19 @@ int pc_firmware_init(const FirmwareConfig *cfg);
  * sorted by index.  Devices call it while being created.
  */
 void fw_boot_order_add(int bootindex, const char *ofw_path);
+/*
+ * Helpers for devices (hw/i386/firmware.c): bootindex=N of a -device (an
+ * int >= 0; absent or -1 = not in the boot order: *bootindex = -1), -1
+ * with "what: ..." when malformed; and fw_boot_order_add with the path
+ * QEMU gives a PCI function on the i440fx root bus:
+ * "/pci@i0cf8/" NAME "@" SLOT ["," FN] SUFFIX, slot and function in hex
+ * (virtio-blk: "scsi", "/disk@0,0"; NICs: "ethernet", "/ethernet-phy@0").
+ */
+struct Opts;
+struct PCIDevice;
+int fw_parse_bootindex(struct Opts *o, const char *what, int *bootindex);
+void fw_boot_order_add_pci(int bootindex, const struct PCIDevice *d, const char *name,
+                           const char *suffix);
 /* Recopy the BIOS shadow into low RAM (the guest may have written it). */
 void pc_firmware_reset(void);
 

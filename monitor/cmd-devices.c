@@ -116,6 +116,43 @@ static void hmp_info_block(Monitor *mon, json_object *r)
     }
 }
 
+/* ---- removable media: eject, change (blockdev-change-medium) ---- */
+
+static BlockBackend *removable_drive(const char *id, MonError *err)
+{
+    BlockBackend *b = id ? blk_by_id(id) : NULL;
+    if (!b) {
+        mon_error_set(err, ERROR_CLASS_DEVICE_NOT_FOUND, "Device '%s' not found", id ? id : "");
+        return NULL;
+    }
+    if (!blk_is_removable(b)) {
+        mon_error_set(err, ERROR_CLASS_GENERIC, "Device '%s' is not removable", id);
+        return NULL;
+    }
+    return b;
+}
+
+static json_object *qmp_eject(json_object *args, MonError *err)
+{
+    BlockBackend *b = removable_drive(arg_str(args, "device"), err);
+    json_object *f;
+    bool force = json_object_object_get_ex(args, "force", &f) && json_object_get_boolean(f);
+    char why[256];
+    if (b && blk_eject(b, force, why, sizeof(why)) < 0)
+        mon_error_set(err, ERROR_CLASS_GENERIC, "%s", why);
+    return NULL;
+}
+
+static json_object *qmp_change_medium(json_object *args, MonError *err)
+{
+    BlockBackend *b = removable_drive(arg_str(args, "device"), err);
+    char why[256];
+    if (b && blk_change_medium(b, arg_str(args, "filename"), arg_str(args, "format"), why,
+                               sizeof(why)) < 0)
+        mon_error_set(err, ERROR_CLASS_GENERIC, "%s", why);
+    return NULL;
+}
+
 /* ---- query-blockstats / info blockstats ---- */
 
 static json_object *qmp_query_blockstats(json_object *args, MonError *err)
@@ -270,6 +307,11 @@ static void hmp_info_balloon(Monitor *mon, json_object *r)
 static const MonCommand device_commands[] = {
     { "query-block", "info block", "", "", "show info of one block device or all block devices",
       qmp_query_block, hmp_info_block },
+    { "eject", NULL, "device:s,force:b?", "", "eject a removable medium", qmp_eject, NULL },
+    { NULL, "eject", "force:-f,device:s", "[-f] device",
+      "eject a removable medium (use -f to force it)", qmp_eject, NULL },
+    { "blockdev-change-medium", "change", "device:s,filename:s,format:s?", "device filename [format]",
+      "change a removable medium", qmp_change_medium, NULL },
     { "query-blockstats", "info blockstats", "", "", "show block device statistics",
       qmp_query_blockstats, hmp_info_blockstats },
     { NULL, "info network", "", "", "show the network state", hmp_info_network, print_text },

@@ -14,6 +14,7 @@ static const DeviceType device_types[] = {
     { "virtio-blk-pci", "PCI", "virtio block device", virtio_blk_pci_new },
     { "virtio-net-pci", "PCI", "virtio network device", virtio_net_pci_new },
     { "virtio-balloon-pci", "PCI", "virtio memory balloon", virtio_balloon_pci_new },
+    { "isa-debugcon", "ISA", "ISA debug console (e.g. SeaBIOS's log at 0x402)", isa_debugcon_new },
 };
 
 const DeviceType *device_type_find(const char *name)
@@ -30,7 +31,7 @@ void device_type_print_list(void)
     for (size_t i = 0; i < ARRAY_SIZE(device_types); i++)
         printf("name \"%s\", bus %s, desc \"%s\"\n", device_types[i].name, device_types[i].bus,
                device_types[i].desc);
-    printf("\nISA devices:\nname \"isa-debug-exit\", bus ISA\n");
+    printf("name \"isa-debug-exit\", bus ISA\n");
 }
 
 int device_create(const char *optstr)

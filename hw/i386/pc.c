@@ -44,6 +44,7 @@ static struct {
     AcpiConfig acpi;            /* kept: firmware reads it at every reset */
     uint32_t apic_ids[VMM_MAX_CPUS];
     BlockBackend *virtio_drives[PC_MAX_DEVICES];   /* if=virtio: get a virtio-blk-pci */
+    BlockBackend *ide_drives[4];                   /* if=ide by index */
     unsigned nvirtio_drives;
 } pc;
 
@@ -154,13 +155,30 @@ static int pc_init_devices(void)
 /* QEMU's names for drives without id=: "virtio0", "ide0-hd0", "none0"... */
 static char *drive_default_id(const DriveOptions *d, unsigned *counters)
 {
-    switch (d->interface) {
-    case BLK_IF_VIRTIO: return xasprintf("virtio%u", counters[BLK_IF_VIRTIO]++);
-    case BLK_IF_IDE:
-        return xasprintf("ide%d-%s%d", d->index / 2, d->media == BLK_MEDIA_CDROM ? "cd" : "hd",
-                         d->index % 2);
-    default: return xasprintf("none%u", counters[BLK_IF_NONE]++);
+    if (d->interface == BLK_IF_IDE)
+        return blk_drive_default_id(d->interface, d->media, d->index);
+    return xasprintf(d->interface == BLK_IF_VIRTIO ? "virtio%u" : "none%u",
+                     counters[d->interface]++);
+}
+
+/* IDE drives take index= or the first free of the four places (QEMU's
+ * rule); -hda..-hdd and -cdrom come with their index. */
+static int ide_place(const char *spec, DriveOptions *d)
+{
+    if (d->index < 0) {
+        for (int i = 0; i < 4 && d->index < 0; i++)
+            if (!pc.ide_drives[i])
+                d->index = i;
     }
+    if (d->index < 0 || d->index > 3) {
+        error_report("-drive %s: no free IDE place (index 0-3)", spec);
+        return -1;
+    }
+    if (pc.ide_drives[d->index]) {
+        error_report("-drive %s: IDE index %d is already in use", spec, d->index);
+        return -1;
+    }
+    return 0;
 }
 
 static int pc_open_drive(const char *spec, unsigned *counters)
@@ -169,23 +187,23 @@ static int pc_open_drive(const char *spec, unsigned *counters)
     if (blk_parse_drive(spec, &d) < 0)
         return -1;
     int ret = -1;
-    if (d.interface == BLK_IF_IDE) {
-        /* The PIIX IDE controller arrives with firmware boot (issue 5). */
-        error_report("-drive %s: if=ide (also -hda, -cdrom and -drive without if=) needs the "
-                     "IDE controller, which is not supported yet; use if=virtio", spec);
+    if (d.interface == BLK_IF_IDE && ide_place(spec, &d) < 0)
         goto out;
-    }
     if (!d.id)
         d.id = drive_default_id(&d, counters);
     if (blk_by_id(d.id)) {
         error_report("-drive %s: duplicate drive id '%s'", spec, d.id);
         goto out;
     }
+    /* -snapshot: every drive writes to a temporary overlay, as in QEMU. */
+    d.snapshot = d.snapshot || pc.cfg.snapshot;
     BlockBackend *blk = blk_open(&d);
     if (!blk)
         goto out;
     if (d.interface == BLK_IF_VIRTIO)
         pc.virtio_drives[pc.nvirtio_drives++] = blk;
+    else if (d.interface == BLK_IF_IDE)
+        pc.ide_drives[d.index] = blk;
     ret = 0;
 out:
     blk_drive_options_free(&d);
@@ -224,10 +242,13 @@ static int pc_create_legacy_nic(NetLegacyNic *nic)
     return virtio_net_pci_from_nic(mac, nic->peer, nic->name);
 }
 
-/* In QEMU's order: -device in command-line order, then the devices that
- * -drive if=virtio and -net nic imply. */
+/* In QEMU's order: the PC's own IDE controller (always there, as in QEMU's
+ * pc), -device in command-line order, then the devices that -drive
+ * if=virtio and -net nic imply. */
 static int pc_create_devices(void)
 {
+    if (piix3_ide_create(pc.ide_drives) < 0)
+        return -1;
     for (unsigned i = 0; i < pc.cfg.ndevices; i++)
         if (device_create(pc.cfg.devices[i]) < 0)
             return -1;

@@ -233,7 +233,8 @@ START_TEST(test_flags_and_unknown)
     ck_assert(o.m.no_shutdown);
     ck_assert_str_eq(o.m.name, "vm1");
     ASSERT_REJECTED(K, "-frobnicate");
-    ASSERT_REJECTED(K, "-snapshot");
+    ck_assert_int_eq(parse(&o, ARGS(K, "-snapshot")), 0);
+    ck_assert(o.m.snapshot);
     ASSERT_REJECTED(K, "-name", "vm1,colour=red");
     ASSERT_REJECTED(K, "-d", "nosuchitem");
 }
