@@ -6,7 +6,8 @@ BUILD ?= build
 BUILD_DEPS := gcc make pkg-config libfdt-dev libaio-dev zlib1g-dev \
               libpixman-1-dev libvncserver-dev libjson-c-dev libslirp-dev check
 TEST_DEPS  := qemu-system-x86 seabios busybox-static cpio python3 \
-              binutils dpkg-dev kmod qemu-utils fio iproute2
+              binutils dpkg-dev kmod qemu-utils fio iproute2 xorriso acpica-tools strace \
+              ipxe-qemu clang
 .DEFAULT_GOAL := all
 
 # GNU make remakes config.mak with ./configure when it is missing or older

@@ -220,8 +220,9 @@ typedef struct VirtioPciConfig {
     uint16_t class_code;        /* e.g. 0x0100 storage, 0x0200 network, 0x00ff other */
 } VirtioPciConfig;
 /*
- * Expose vdev as a PCI function: transitional by default (device ID
- * 0x1000 + id - 1, subsystem = device id, legacy I/O BAR0), MSI-X in BAR1,
+ * Expose vdev as a PCI function: transitional by default (the legacy
+ * device IDs of virtio 1.2 4.1.2.1: net 0x1000, blk 0x1001, balloon
+ * 0x1002; subsystem = device id, legacy I/O BAR0), MSI-X in BAR1,
  * and the modern capabilities (common, notify with multiplier 4, ISR,
  * device) in 64-bit BAR4 laid out as QEMU does.  0, or -1 with a message.
  */
