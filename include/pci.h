@@ -112,6 +112,11 @@ int pci_bus_assign_resources(uint64_t mem32_base, uint64_t mem32_limit, uint64_t
  * (hw/pci/pci-rom.c)  -1 with a one-line message when unreadable.
  */
 int pci_add_option_rom(PCIDevice *d, const char *path);
+/* pci.c calls this after a config write that may move or enable/disable the
+ * ROM (Command or 0x30), and at reset; no-op for a device without a ROM. */
+void pci_rom_config_changed(PCIDevice *d);
+/* Size of the device's ROM BAR (0 = none), for tests and info pci. */
+uint64_t pci_rom_size(const PCIDevice *d);
 
 /* ---- MSI-X (hw/pci/msix.c; PCI Local Bus Spec 3.0, 6.8.2) ---- */
 #define PCI_CAP_ID_MSIX 0x11

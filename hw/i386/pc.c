@@ -310,6 +310,7 @@ static int pc_init_firmware(void)
         .boot_menu = pc.cfg.boot_menu,
         .sercon_port = pc.cfg.nographic ? COM1_BASE : 0,
         .acpi = &pc.acpi,
+        .kernel = pc.cfg.kernel, .initrd = pc.cfg.initrd, .cmdline = pc.cfg.append,
     };
     if (pc.cfg.boot_order)
         pc_set_cmos_boot_order(pc.cfg.boot_order);
@@ -474,7 +475,9 @@ int pc_machine_init(const MachineConfig *cfg)
     pc.shutdown_bh = bh_new(shutdown_bh_cb, NULL);
     runstate_set_hooks(&hooks);
 
-    if (cfg->kernel && pc_read_kernel() < 0)
+    /* -kernel with -bios: SeaBIOS loads the kernel from fw_cfg, as QEMU's PC
+     * does; without -bios vmm boots it directly. */
+    if (cfg->kernel && !cfg->bios && pc_read_kernel() < 0)
         return -1;
     if (pc_alloc_ram() < 0)
         return -1;

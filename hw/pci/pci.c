@@ -357,6 +357,10 @@ void pci_default_config_write(PCIDevice *d, uint32_t addr, uint32_t val, unsigne
     if (ranges_meet(addr, len, PCI_COMMAND, 2) ||
         ranges_meet(addr, len, PCI_BASE_ADDRESS_0, 4 * PCI_NUM_BARS))
         pci_update_mappings(d);
+    /* The expansion ROM register (hw/pci/pci-rom.c) decodes by its enable
+     * bit and the Memory Space bit. */
+    if (ranges_meet(addr, len, PCI_COMMAND, 2) || ranges_meet(addr, len, PCI_ROM_ADDRESS, 4))
+        pci_rom_config_changed(d);
     if ((old_cmd ^ cfg_get16(d, PCI_COMMAND)) & PCI_COMMAND_INTX_DISABLE)
         pci_update_irqs();
     if (d->msix)
@@ -479,6 +483,8 @@ static void pci_device_reset(PCIDevice *d)
 {
     set16(&d->config[PCI_COMMAND], 0);
     pci_update_mappings(d);
+    set32(&d->config[PCI_ROM_ADDRESS], 0);   /* ROM BAR: unassigned, disabled */
+    pci_rom_config_changed(d);
     uint16_t status = cfg_get16(d, PCI_STATUS) & ~(PCI_STATUS_W1C | PCI_STATUS_INTERRUPT);
     set16(&d->config[PCI_STATUS], status);
     for (int i = 0; i < PCI_NUM_BARS; i++) {

@@ -15,6 +15,7 @@
 
 #include "block.h"
 #include "devices.h"
+#include "pc.h"
 #include "virtio.h"
 
 /* Feature bits (5.2.3). */
@@ -587,7 +588,7 @@ static int check_block_size(const char *what, const char *key, unsigned v)
 
 /* Check the block sizes, attach the drive and create the device. */
 static int blk_pci_realize(VirtioBlkConfig *bc, VirtioPciConfig *pc, const char *dev_name,
-                           unsigned lbs, unsigned pbs, const char *what)
+                           unsigned lbs, unsigned pbs, int bootindex, const char *what)
 {
     if (!lbs)
         lbs = MAX(blk_logical_block_size(bc->blk), (unsigned)BDRV_SECTOR_SIZE);
@@ -606,6 +607,8 @@ static int blk_pci_realize(VirtioBlkConfig *bc, VirtioPciConfig *pc, const char 
     VirtIOBlock *s = vdev->opaque;
     s->logical_block_size = lbs;
     s->physical_block_size = pbs;
+    /* bootindex=: QEMU names a virtio-blk disk "scsi@SLOT/disk@0,0". */
+    fw_boot_order_add_pci(bootindex, virtio_pci_device(vdev), "scsi", "/disk@0,0");
     return 0;
 }
 
@@ -626,6 +629,7 @@ int virtio_blk_pci_new(Opts *o, const char *what)
     VirtioPciConfig pc = { 0 };
     blk_pci_defaults(&bc, &pc);
     unsigned lbs = 0, pbs = 0, qs = bc.queue_size;
+    int bootindex;
     const char *drive = opts_get(o, "drive");
     bc.serial = opts_get(o, "serial");
     if (opt_uint(o, what, "num-queues", BLK_MAX_QUEUES, &bc.num_queues) < 0 ||
@@ -633,7 +637,8 @@ int virtio_blk_pci_new(Opts *o, const char *what)
         opt_bool(o, what, "discard", &bc.discard) < 0 ||
         opt_bool(o, what, "write-zeroes", &bc.write_zeroes) < 0 ||
         opt_uint(o, what, "logical_block_size", 65536, &lbs) < 0 ||
-        opt_uint(o, what, "physical_block_size", 65536, &pbs) < 0)
+        opt_uint(o, what, "physical_block_size", 65536, &pbs) < 0 ||
+        fw_parse_bootindex(o, what, &bootindex) < 0)
         return -1;
     if (bc.num_queues == 0) {
         error_report("%s: num-queues property must be larger than 0", what);
@@ -664,7 +669,7 @@ int virtio_blk_pci_new(Opts *o, const char *what)
                     VIRTIO_BLK_ID_BYTES);
     const char *id = opts_get(o, "id");
     char *dev_name = id ? xstrdup(id) : xasprintf("virtio-blk-pci.%u", blk_instances);
-    int ret = blk_pci_realize(&bc, &pc, dev_name, lbs, pbs, what);
+    int ret = blk_pci_realize(&bc, &pc, dev_name, lbs, pbs, bootindex, what);
     free(dev_name);
     return ret;
 }
@@ -679,7 +684,7 @@ int virtio_blk_pci_from_drive(struct BlockBackend *blk)
     pc.vectors = bc.num_queues + 1;
     char *what = xasprintf("-drive id=%s,if=virtio", blk_id(blk));
     char *dev_name = xasprintf("virtio-blk-pci.%u", blk_instances);
-    int ret = blk_pci_realize(&bc, &pc, dev_name, 0, 0, what);
+    int ret = blk_pci_realize(&bc, &pc, dev_name, 0, 0, -1, what);
     free(dev_name);
     free(what);
     return ret;

@@ -16,6 +16,7 @@
 
 #include "devices.h"
 #include "net.h"
+#include "pc.h"
 #include "virtio.h"
 
 /* Feature bits (5.1.3). */
@@ -832,7 +833,13 @@ int virtio_net_pci_new(Opts *o, const char *what)
     const char *mac = opts_get(o, "mac");
     const char *netdev = opts_get(o, "netdev");
     const char *id = opts_get(o, "id");
-    if (net_opt_features(o, what, &allowed) < 0 ||
+    /* romfile=: an option ROM in the ROM BAR (iPXE's efi-virtio.rom for
+     * -boot n).  Unlike QEMU, no ROM by default: SeaBIOS then takes no
+     * time scanning it, and nothing outside git is needed. */
+    const char *romfile = opts_get(o, "romfile");
+    int bootindex;
+    if (fw_parse_bootindex(o, what, &bootindex) < 0 ||
+        net_opt_features(o, what, &allowed) < 0 ||
         net_opt_queue_size(o, what, "rx_queue_size", &nc.queue_size) < 0 ||
         net_opt_queue_size(o, what, "tx_queue_size", &tx_size) < 0 ||
         virtio_pci_parse_opts(o, what, &pc) < 0)
@@ -864,7 +871,13 @@ int virtio_net_pci_new(Opts *o, const char *what)
     }
     VirtIODevice *vdev = net_create(&nc, allowed, tx_size, name, &pc);
     free(name);
-    return vdev ? 0 : -1;
+    if (!vdev)
+        return -1;
+    PCIDevice *pci = virtio_pci_device(vdev);
+    if (pci_add_option_rom(pci, romfile) < 0)
+        return -1;
+    fw_boot_order_add_pci(bootindex, pci, "ethernet", "/ethernet-phy@0");
+    return 0;
 }
 
 int virtio_net_pci_from_nic(const uint8_t mac[6], struct NetClient *peer, const char *name)
