@@ -379,13 +379,13 @@ static void submit(BlockBackend *blk, BlockReqType type, uint64_t offset, uint64
 void blk_aio_preadv(BlockBackend *blk, uint64_t offset, const struct iovec *iov, int iovcnt,
                     BlockCompletionFunc *cb, void *opaque)
 {
-    submit(blk, BREQ_READ, offset, blk_iov_total(iov, iovcnt), iov, iovcnt, 0, cb, opaque);
+    submit(blk, BREQ_READ, offset, iov_size(iov, (unsigned)iovcnt), iov, iovcnt, 0, cb, opaque);
 }
 
 void blk_aio_pwritev(BlockBackend *blk, uint64_t offset, const struct iovec *iov, int iovcnt,
                      BlockCompletionFunc *cb, void *opaque)
 {
-    submit(blk, BREQ_WRITE, offset, blk_iov_total(iov, iovcnt), iov, iovcnt, 0, cb, opaque);
+    submit(blk, BREQ_WRITE, offset, iov_size(iov, (unsigned)iovcnt), iov, iovcnt, 0, cb, opaque);
 }
 
 void blk_aio_flush(BlockBackend *blk, BlockCompletionFunc *cb, void *opaque)

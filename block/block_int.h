@@ -104,7 +104,6 @@ int bfile_execute(BlockFile *f, BlockRequest *req);
 /* Synchronous read for format drivers' metadata (bounces as needed). */
 int bfile_pread_sync(BlockFile *f, uint64_t offset, void *buf, size_t len);
 /* iovec helpers */
-size_t blk_iov_total(const struct iovec *iov, int cnt);
 void blk_iov_zero_from(const struct iovec *iov, int cnt, size_t from);
 /* Does req need bouncing through an aligned buffer on this file? */
 bool bfile_req_misaligned(const BlockFile *f, const BlockRequest *req);

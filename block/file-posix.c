@@ -26,38 +26,6 @@
 #define IOV_MAX 1024
 #endif
 
-/* ---- iovec helpers ---- */
-
-size_t blk_iov_total(const struct iovec *iov, int cnt)
-{
-    size_t n = 0;
-    for (int i = 0; i < cnt; i++)
-        n += iov[i].iov_len;
-    return n;
-}
-
-/* Copy between a flat buffer and the iovec, starting at byte skip of it. */
-static void iov_copy(const struct iovec *iov, int cnt, size_t skip, void *buf, size_t len,
-                     bool to_iov)
-{
-    uint8_t *p = buf;
-    for (int i = 0; i < cnt && len; i++) {
-        if (skip >= iov[i].iov_len) {
-            skip -= iov[i].iov_len;
-            continue;
-        }
-        size_t n = MIN(iov[i].iov_len - skip, len);
-        uint8_t *base = (uint8_t *)iov[i].iov_base + skip;
-        if (to_iov)
-            memcpy(base, p, n);
-        else
-            memcpy(p, base, n);
-        p += n;
-        len -= n;
-        skip = 0;
-    }
-}
-
 void blk_iov_zero_from(const struct iovec *iov, int cnt, size_t from)
 {
     for (int i = 0; i < cnt; i++) {
@@ -79,7 +47,7 @@ void blk_iov_zero_from(const struct iovec *iov, int cnt, size_t from)
  */
 static int rw_full(int fd, const struct iovec *iov, int cnt, uint64_t offset, bool write)
 {
-    size_t total = blk_iov_total(iov, cnt), done = 0;
+    size_t total = iov_size(iov, (unsigned)cnt), done = 0;
     while (done < total) {
         /* Skip what is done: find the first iovec still pending. */
         int i = 0;
@@ -157,8 +125,8 @@ static int bounced_read(BlockFile *f, BlockRequest *req)
     if (!buf)
         return -ENOMEM;
     int r = buf_full(f->fd, buf, end - start, start, false);
-    if (r == 0)
-        iov_copy(req->iov, req->iovcnt, 0, buf + (req->offset - start), req->bytes, true);
+    if (r == 0)   /* the bounce buffer's middle goes to the caller */
+        iov_from_buf(req->iov, (unsigned)req->iovcnt, 0, buf + (req->offset - start), req->bytes);
     return r;
 }
 
@@ -180,7 +148,7 @@ static int bounced_write(BlockFile *f, BlockRequest *req)
         r = buf_full(f->fd, buf + (end - a - start), a, end - a, false);
     if (r < 0)
         return r;
-    iov_copy(req->iov, req->iovcnt, 0, buf + (req->offset - start), req->bytes, false);
+    iov_to_buf(req->iov, (unsigned)req->iovcnt, 0, buf + (req->offset - start), req->bytes);
     return buf_full(f->fd, buf, end - start, start, true);
 }
 

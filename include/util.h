@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -149,6 +150,21 @@ void base64_encode(const uint8_t *in, size_t len, char *out);
  * input), or -1 on a character outside the alphabet.
  */
 long base64_decode(const char *in, uint8_t *out, size_t max);
+
+/* ---- scatter/gather lists (util/iov.c) ---- */
+size_t iov_size(const struct iovec *iov, unsigned cnt);
+/* Copy between buf and bytes [off, off + len) of iov; returns the bytes
+ * copied (fewer when iov ends first). */
+size_t iov_to_buf(const struct iovec *iov, unsigned cnt, size_t off, void *buf, size_t len);
+size_t iov_from_buf(const struct iovec *iov, unsigned cnt, size_t off, const void *buf,
+                    size_t len);
+/* dst = bytes [skip, skip + len) of src without copying; the entries used,
+ * or -1 when more than max would be needed. */
+int iov_view(const struct iovec *src, unsigned cnt, size_t skip, size_t len, struct iovec *dst,
+             unsigned max);
+/* Copy len bytes from src (at soff) into dst (at doff); returns bytes copied. */
+size_t iov_to_iov(const struct iovec *dst, unsigned dcnt, size_t doff, const struct iovec *src,
+                  unsigned scnt, size_t soff, size_t len);
 
 /* ---- small helpers (util/cutils.c) ---- */
 void *xmalloc(size_t n);

@@ -257,16 +257,6 @@ static void dma_read_done(void *opaque, int ret)
     cmd_ok(d);
 }
 
-static void copy_to_sg(const struct iovec *sg, int cnt, const uint8_t *src, uint32_t len)
-{
-    for (int i = 0; i < cnt && len; i++) {
-        size_t n = MIN(sg[i].iov_len, len);
-        memcpy(sg[i].iov_base, src, n);
-        src += n;
-        len -= n;
-    }
-}
-
 void atapi_dma_run(IDEDrive *d)
 {
     if (!bmdma_map_prd(d->bus, d->packet_left, d->sg, &d->sgcnt)) {
@@ -276,7 +266,7 @@ void atapi_dma_run(IDEDrive *d)
         return;
     }
     if (d->cd_lba < 0) {
-        copy_to_sg(d->sg, d->sgcnt, d->buf, d->packet_left);
+        iov_from_buf(d->sg, (unsigned)d->sgcnt, 0, d->buf, d->packet_left);
         d->dma = false;
         d->packet_left = 0;
         bmdma_finish(d->bus, false);

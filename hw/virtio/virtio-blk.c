@@ -105,68 +105,6 @@ static void put_le16(uint8_t *p, uint16_t v) { v = htole16(v); memcpy(p, &v, 2);
 static void put_le32(uint8_t *p, uint32_t v) { v = htole32(v); memcpy(p, &v, 4); }
 static void put_le64(uint8_t *p, uint64_t v) { v = htole64(v); memcpy(p, &v, 8); }
 
-/*
- * Make dst a view of the bytes [skip, skip + len) of src without copying;
- * returns the number of entries, or -1 if dst is too small.
- */
-static int iov_view(const struct iovec *src, unsigned cnt, size_t skip, size_t len,
-                    struct iovec *dst, unsigned max)
-{
-    unsigned n = 0;
-    for (unsigned i = 0; i < cnt && len; i++) {
-        size_t l = src[i].iov_len;
-        if (skip >= l) {
-            skip -= l;
-            continue;
-        }
-        if (n == max)
-            return -1;
-        size_t take = MIN(l - skip, len);
-        dst[n].iov_base = (uint8_t *)src[i].iov_base + skip;
-        dst[n].iov_len = take;
-        n++;
-        len -= take;
-        skip = 0;
-    }
-    return (int)n;
-}
-
-static size_t iov_copy_out(const struct iovec *iov, unsigned cnt, size_t off, void *buf,
-                           size_t len)
-{
-    size_t done = 0;
-    for (unsigned i = 0; i < cnt && done < len; i++) {
-        size_t l = iov[i].iov_len;
-        if (off >= l) {
-            off -= l;
-            continue;
-        }
-        size_t take = MIN(l - off, len - done);
-        memcpy((uint8_t *)buf + done, (uint8_t *)iov[i].iov_base + off, take);
-        done += take;
-        off = 0;
-    }
-    return done;
-}
-
-static size_t iov_copy_in(const struct iovec *iov, unsigned cnt, size_t off, const void *buf,
-                          size_t len)
-{
-    size_t done = 0;
-    for (unsigned i = 0; i < cnt && done < len; i++) {
-        size_t l = iov[i].iov_len;
-        if (off >= l) {
-            off -= l;
-            continue;
-        }
-        size_t take = MIN(l - off, len - done);
-        memcpy((uint8_t *)iov[i].iov_base + off, (const uint8_t *)buf + done, take);
-        done += take;
-        off = 0;
-    }
-    return done;
-}
-
 /* ---- request pool ---- */
 static BlkReq *req_get(BlkQueue *q)
 {
@@ -277,7 +215,7 @@ static void req_get_id(BlkReq *r)
     VirtQueueElement *e = &r->elem;
     size_t room = MIN(e->in_len - 1, (size_t)VIRTIO_BLK_ID_BYTES);
     /* Zero-padded, not NUL-terminated when it is 20 bytes long (5.2.6). */
-    iov_copy_in(e->sg + e->out_num, e->in_num, 0, s->serial, room);
+    iov_from_buf(e->sg + e->out_num, e->in_num, 0, s->serial, room);
     req_complete(r, VIRTIO_BLK_S_OK);
 }
 
@@ -294,7 +232,7 @@ static void req_discard_write_zeroes(BlkReq *r, bool zeroes)
         req_complete(r, data_len > BLK_DWZ_SEG_SIZE ? VIRTIO_BLK_S_UNSUPP : VIRTIO_BLK_S_IOERR);
         return;
     }
-    iov_copy_out(e->sg, e->out_num, BLK_REQ_HDR_SIZE, seg, sizeof(seg));
+    iov_to_buf(e->sg, e->out_num, BLK_REQ_HDR_SIZE, seg, sizeof(seg));
     uint64_t sector;
     uint32_t nsect, flags;
     memcpy(&sector, seg, 8);
@@ -350,7 +288,7 @@ static void req_start(BlkReq *r)
         req_complete(r, VIRTIO_BLK_S_IOERR);
         return;
     }
-    iov_copy_out(e->sg, e->out_num, 0, hdr, sizeof(hdr));
+    iov_to_buf(e->sg, e->out_num, 0, hdr, sizeof(hdr));
     uint32_t type;
     uint64_t sector;
     memcpy(&type, hdr, 4);

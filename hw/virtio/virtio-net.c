@@ -104,83 +104,6 @@ typedef struct VirtIONet {
 
 static unsigned net_instances;
 
-/* ---- iovec helpers ---- */
-static size_t iov_total(const struct iovec *iov, int cnt)
-{
-    size_t n = 0;
-    for (int i = 0; i < cnt; i++)
-        n += iov[i].iov_len;
-    return n;
-}
-
-/* Copy len bytes at off of iov to/from buf; returns bytes copied. */
-static size_t iov_xfer(const struct iovec *iov, unsigned cnt, size_t off, void *buf, size_t len,
-                       bool to_iov)
-{
-    size_t done = 0;
-    for (unsigned i = 0; i < cnt && done < len; i++) {
-        size_t l = iov[i].iov_len;
-        if (off >= l) {
-            off -= l;
-            continue;
-        }
-        size_t take = MIN(l - off, len - done);
-        uint8_t *p = (uint8_t *)iov[i].iov_base + off;
-        if (to_iov)
-            memcpy(p, (uint8_t *)buf + done, take);
-        else
-            memcpy((uint8_t *)buf + done, p, take);
-        done += take;
-        off = 0;
-    }
-    return done;
-}
-
-/* A view of bytes [skip, skip + len) of src in dst (no copy); -1 if too many. */
-static int iov_view(const struct iovec *src, unsigned cnt, size_t skip, size_t len,
-                    struct iovec *dst, unsigned max)
-{
-    unsigned n = 0;
-    for (unsigned i = 0; i < cnt && len; i++) {
-        size_t l = src[i].iov_len;
-        if (skip >= l) {
-            skip -= l;
-            continue;
-        }
-        if (n == max)
-            return -1;
-        size_t take = MIN(l - skip, len);
-        dst[n].iov_base = (uint8_t *)src[i].iov_base + skip;
-        dst[n].iov_len = take;
-        n++;
-        len -= take;
-        skip = 0;
-    }
-    return (int)n;
-}
-
-/* Copy len bytes from src (at soff) into dst (at doff); returns bytes copied. */
-static size_t iov_to_iov(const struct iovec *dst, unsigned dcnt, size_t doff,
-                         const struct iovec *src, unsigned scnt, size_t soff, size_t len)
-{
-    size_t done = 0;
-    for (unsigned i = 0; i < scnt && done < len; i++) {
-        size_t l = src[i].iov_len;
-        if (soff >= l) {
-            soff -= l;
-            continue;
-        }
-        size_t take = MIN(l - soff, len - done);
-        size_t n = iov_xfer(dst, dcnt, doff + done, (uint8_t *)src[i].iov_base + soff, take,
-                            true);
-        done += n;
-        if (n < take)
-            break;
-        soff = 0;
-    }
-    return done;
-}
-
 /* ---- config and link ---- */
 static bool net_link_up(const VirtIONet *n)
 {
@@ -261,7 +184,7 @@ static int net_tx_csum(VirtIONet *n, const VirtioNetHdr *h, size_t frame_len)
                     n->vdev.name, frame_len, h->gso_type, start, off);
         return 0;
     }
-    iov_xfer(e->sg, e->out_num, n->guest_hdr_len, n->tx_buf, frame_len, false);
+    iov_to_buf(e->sg, e->out_num, n->guest_hdr_len, n->tx_buf, frame_len);
     uint16_t c = inet_csum(n->tx_buf + start, frame_len - start);
     n->tx_buf[start + off] = c >> 8;
     n->tx_buf[start + off + 1] = c & 0xff;
@@ -294,7 +217,7 @@ static bool net_tx_one(VirtIONet *n)
     }
     VirtioNetHdr *h = &n->tx_hdr;
     memset(h, 0, sizeof(*h));
-    iov_xfer(e->sg, e->out_num, 0, h, hl, false);
+    iov_to_buf(e->sg, e->out_num, 0, h, hl);
     size_t frame_len = e->out_len - hl;
     int cnt;
     if (n->backend_vnet) {
@@ -467,19 +390,19 @@ static ssize_t net_rx_deliver(VirtIONet *n, VirtioNetHdr *hdr, const struct iove
 static ssize_t net_receive(NetClient *nc, const struct iovec *iov, int iovcnt)
 {
     VirtIONet *n = nc->opaque;
-    size_t total = iov_total(iov, iovcnt), soff = 0;
+    size_t total = iov_size(iov, (unsigned)iovcnt), soff = 0;
     VirtioNetHdr hdr = { 0 };
     if (!net_rx_ready(n))
         return 0;
     if (nc->vnet_hdr) {
         soff = MIN((size_t)nc->vnet_hdr_len, sizeof(hdr));
-        iov_xfer(iov, (unsigned)iovcnt, 0, &hdr, soff, false);
+        iov_to_buf(iov, (unsigned)iovcnt, 0, &hdr, soff);
         soff = MIN((size_t)nc->vnet_hdr_len, total);
         hdr.num_buffers = 0;
     }
     size_t size = total - soff;
     uint8_t dst[ETH_ALEN] = { 0 };
-    iov_xfer(iov, (unsigned)iovcnt, soff, dst, ETH_ALEN, false);
+    iov_to_buf(iov, (unsigned)iovcnt, soff, dst, ETH_ALEN);
     if (!net_rx_filter(n, dst, size))
         return (ssize_t)total;
     if (!net_rx_has_buffers(n))

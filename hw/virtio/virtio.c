@@ -575,33 +575,12 @@ void virtio_notify(VirtIODevice *vdev, VirtQueue *vq)
 
 /* ---- element copy helpers ---- */
 
-static size_t iov_copy(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len,
-                       bool to_iov)
-{
-    size_t done = 0;
-    for (unsigned i = 0; i < n && done < len; i++) {
-        if (off >= iov[i].iov_len) {
-            off -= iov[i].iov_len;
-            continue;
-        }
-        size_t chunk = MIN(iov[i].iov_len - off, len - done);
-        uint8_t *p = (uint8_t *)iov[i].iov_base + off;
-        if (to_iov)
-            memcpy(p, (const uint8_t *)buf + done, chunk);
-        else
-            memcpy((uint8_t *)buf + done, p, chunk);
-        done += chunk;
-        off = 0;
-    }
-    return done;
-}
-
 size_t virtqueue_elem_read(const VirtQueueElement *elem, size_t off, void *buf, size_t len)
 {
-    return iov_copy(elem->sg, elem->out_num, off, buf, len, false);
+    return iov_to_buf(elem->sg, elem->out_num, off, buf, len);
 }
 
 size_t virtqueue_elem_write(VirtQueueElement *elem, size_t off, const void *buf, size_t len)
 {
-    return iov_copy(elem->sg + elem->out_num, elem->in_num, off, (void *)buf, len, true);
+    return iov_from_buf(elem->sg + elem->out_num, elem->in_num, off, buf, len);
 }
