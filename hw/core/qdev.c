@@ -14,6 +14,7 @@ static const DeviceType device_types[] = {
     { "virtio-blk-pci", "PCI", "virtio block device", virtio_blk_pci_new },
     { "virtio-net-pci", "PCI", "virtio network device", virtio_net_pci_new },
     { "virtio-balloon-pci", "PCI", "virtio memory balloon", virtio_balloon_pci_new },
+    { "e1000", "PCI", "Intel Gigabit Ethernet", e1000_pci_new },
     { "isa-debugcon", "ISA", "ISA debug console (e.g. SeaBIOS's log at 0x402)", isa_debugcon_new },
 };
 

@@ -225,21 +225,21 @@ static int pc_init_backends(void)
     return 0;
 }
 
-/* -net nic: QEMU's default model is e1000; virtio needs model=virtio. */
+/* -net nic: QEMU's default model is e1000; model=virtio gives virtio-net-pci. */
 static int pc_create_legacy_nic(NetLegacyNic *nic)
 {
     const char *model = nic->model ? nic->model : "e1000";
     uint8_t mac[6];
-    if (strcmp(model, "virtio") && strcmp(model, "virtio-net-pci")) {
-        error_report("-net nic,model=%s: NIC model '%s' is not supported yet (use model=virtio)",
-                     model, model);
-        return -1;
-    }
     if (nic->has_mac)
         memcpy(mac, nic->mac, sizeof(mac));
     else
         net_default_macaddr(mac);
-    return virtio_net_pci_from_nic(mac, nic->peer, nic->name);
+    if (!strcmp(model, "e1000"))
+        return e1000_from_nic(mac, nic->peer, nic->name);
+    if (!strcmp(model, "virtio") || !strcmp(model, "virtio-net-pci"))
+        return virtio_net_pci_from_nic(mac, nic->peer, nic->name);
+    error_report("-net nic,model=%s: unsupported NIC model '%s' (e1000, virtio)", model, model);
+    return -1;
 }
 
 /* In QEMU's order: the PC's own IDE controller (always there, as in QEMU's

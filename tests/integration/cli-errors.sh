@@ -128,7 +128,10 @@ else
         -drive "file=$tmp/disk.raw,if=virtio,bogus=1" "${K[@]}" "${SERIAL[@]}"
     expect_error drive-aio-native-cache "aio=native" \
         -drive "file=$tmp/disk.raw,if=virtio,format=raw,aio=native" "${K[@]}" "${SERIAL[@]}"
-    expect_error drive-ide-not-yet "if=ide" -hda "$tmp/disk.raw" "${K[@]}" "${SERIAL[@]}"
+    cp "$tmp/disk.raw" "$tmp/disk2.raw"
+    expect_error drive-ide-index-taken "index 0 is already in use" \
+        -drive "file=$tmp/disk.raw,if=ide,index=0,format=raw" \
+        -drive "file=$tmp/disk2.raw,if=ide,index=0,format=raw" "${K[@]}" "${SERIAL[@]}"
     expect_error device-no-drive "drive" -device virtio-blk-pci "${K[@]}" "${SERIAL[@]}"
     expect_error device-unknown-drive "nodrive" \
         -device virtio-blk-pci,drive=nodrive "${K[@]}" "${SERIAL[@]}"
@@ -144,7 +147,9 @@ else
         -device virtio-net-pci,netdev=n9 "${K[@]}" "${SERIAL[@]}"
     expect_error netdev-vhost "vhost" -netdev tap,id=t0,ifname=vmmt0,script=no,downscript=no,vhost=on \
         "${K[@]}" "${SERIAL[@]}"
-    expect_error net-nic-e1000-not-yet "e1000" -net nic -net user "${K[@]}" "${SERIAL[@]}"
+    expect_error net-nic-bad-model "rtl8139" -net nic,model=rtl8139 -net user "${K[@]}" "${SERIAL[@]}"
+    expect_error e1000-missing-romfile "romfile|/nonexistent/x.rom" \
+        -device e1000,romfile=/nonexistent/x.rom "${K[@]}" "${SERIAL[@]}"
     if [ "$(id -u)" = 0 ]; then
         skip cli-errors/drive-read-only "root can write a mode 0444 file"
     else
