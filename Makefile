@@ -118,6 +118,7 @@ bench: deps
 	bench/pio.sh
 	bench/blk.sh
 	bench/net.sh
+	bench/qcow2.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
@@ -129,5 +130,8 @@ clean:
 
 distclean: clean
 	rm -f config.mak include/config-host.h
+
+# make fuzz / check-fuzz: the libFuzzer target for the qcow2 open + read path.
+include tests/fuzz/fuzz.mk
 
 -include $(VMM_OBJS:.o=.d) $(BUILD)/vmm-img.d $(UNIT_BINS:=.d) $(QTEST_BINS:=.d)

@@ -3,13 +3,13 @@
 # Every test program prints TAP-style lines: "ok - name", "not ok - name: why",
 # "ok - name # SKIP why".  A program that exits non-zero without printing a
 # "not ok" line counts as one failure.
-# Usage: tests/run.sh [unit|qtest|payloads|integration|linux ...]
+# Usage: tests/run.sh [unit|qtest|payloads|integration|fuzz|linux ...]
 #        (default: all but linux, which `make check-linux` runs)
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 export BUILD VMM=${VMM:-$PWD/$BUILD/vmm}
-suites=${*:-unit qtest payloads integration}
+suites=${*:-unit qtest payloads integration fuzz}
 pass=0 fail=0 skip=0
 failed_names=()
 
@@ -49,6 +49,8 @@ for suite in $suites; do
             [[ $t == */linux-*.sh ]] && continue
             [ -x "$t" ] && run_one "$suite/$(basename "$t" .sh)" "$t"
         done ;;
+    fuzz)   # a bounded libFuzzer run on the qcow2 open + read path
+        run_one fuzz/qcow2 make -s --no-print-directory BUILD="$BUILD" check-fuzz ;;
     linux)
         for t in tests/integration/linux-*.sh; do
             run_one "linux/$(basename "$t" .sh)" "$t"
