@@ -119,6 +119,7 @@ struct BMDMAState {
     uint8_t status;             /* bit 0 active, 1 error, 2 interrupt, 5-6 drive DMA capable, 7 simplex */
     uint32_t prd_addr;
     IDEDrive *waiting;          /* a DMA command waiting for the start bit */
+    bool table_exhausted;       /* the transfer used the PRD table up to its EOT entry */
 };
 
 #define BM_CMD_START 0x01

@@ -81,9 +81,15 @@ void bmdma_start(IDEDrive *d)
     }
 }
 
+/*
+ * SFF-8038i: Active clears when the transfer ended with the PRD table's
+ * EOT entry; a table longer than the transfer leaves Active set beside
+ * Interrupt (drivers and QEMU tell the two cases apart by it).
+ */
 void bmdma_finish(IDEBus *bus, bool error)
 {
-    bus->bm.status &= ~BM_ST_ACTIVE;
+    if (error || bus->bm.table_exhausted)
+        bus->bm.status &= ~BM_ST_ACTIVE;
     bus->bm.status |= BM_ST_INTR;
     if (error)
         bus->bm.status |= BM_ST_ERROR;
@@ -101,6 +107,7 @@ bool bmdma_map_prd(IDEBus *bus, uint32_t len, struct iovec *sg, int *cnt)
     uint32_t table = bus->bm.prd_addr;
     uint32_t done = 0;
     int n = 0;
+    bus->bm.table_exhausted = false;
     for (uint32_t off = 0; done < len; off += 8) {
         uint32_t prd[2];
         if (off >= PRD_TABLE_MAX || n >= IDE_MAX_PRD ||
@@ -111,6 +118,7 @@ bool bmdma_map_prd(IDEBus *bus, uint32_t len, struct iovec *sg, int *cnt)
         uint32_t bytes = prd[1] & 0xfffe;
         if (bytes == 0)
             bytes = 0x10000;
+        bool whole_entry = bytes <= len - done;
         bytes = MIN(bytes, len - done);
         uint32_t addr = prd[0] & ~1u;
         void *host = guest_mem_map(addr, bytes);
@@ -120,6 +128,7 @@ bool bmdma_map_prd(IDEBus *bus, uint32_t len, struct iovec *sg, int *cnt)
         }
         sg[n++] = (struct iovec){ host, bytes };
         done += bytes;
+        bus->bm.table_exhausted = (prd[1] & 0x80000000u) && whole_entry;
         if ((prd[1] & 0x80000000u) && done < len) {
             guest_error("ide: PRD table ends after %u of %u bytes", done, len);
             return false;
