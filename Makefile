@@ -119,6 +119,7 @@ bench: deps
 	bench/blk.sh
 	bench/net.sh
 	bench/qcow2.sh
+	bench/firmware.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
