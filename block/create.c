@@ -150,35 +150,21 @@ int img_build_header(uint8_t *buf, const ImgHeader *h, char *err, size_t errlen)
         snprintf(err, errlen, "Backing file name too long for the first cluster");
         return -1;
     }
-    stbe32(buf, QCOW2_MAGIC);
-    stbe32(buf + 4, h->version);
-    stbe32(buf + 20, h->cluster_bits);
-    stbe64(buf + 24, h->size);
-    stbe32(buf + 36, h->l1_size);
-    stbe64(buf + 40, h->l1_table_offset);
-    stbe64(buf + 48, h->refcount_table_offset);
-    stbe32(buf + 56, h->refcount_table_clusters);
-    stbe32(buf + 60, h->nb_snapshots);
-    stbe64(buf + 64, h->snapshots_offset);
-    if (h->version >= 3) {
-        stbe64(buf + 72, h->incompatible_features);
-        stbe64(buf + 80, h->compatible_features);
-        stbe64(buf + 88, h->autoclear_features);
-        stbe32(buf + 96, h->refcount_order);
-        stbe32(buf + 100, (uint32_t)hdr_len);
-        /* byte 104: compression type 0 = zlib */
-    }
     size_t off = hdr_len;
     if (h->has_backing_fmt)
         off += put_extension(buf + off, QCOW2_EXT_BACKING_FORMAT, h->backing_fmt, (uint32_t)fmt_len);
     if (with_table)
         off += put_feature_table(buf + off);
     off += 8;   /* end of extensions: type 0, length 0 */
-    if (h->has_backing) {
-        memcpy(buf + off, h->backing_file, bf_len);
-        stbe64(buf + 8, off);
-        stbe32(buf + 16, (uint32_t)bf_len);
-    }
+    memcpy(buf + off, h->backing_file, bf_len);
+    /* The fixed fields as given, but for where this layout puts things;
+     * a fresh header always declares zlib compression. */
+    Qcow2Header fixed = h->fixed;
+    fixed.header_length = (uint32_t)hdr_len;
+    fixed.compression_type = 0;
+    fixed.backing_file_offset = h->has_backing ? off : 0;
+    fixed.backing_file_size = (uint32_t)bf_len;
+    qcow2_header_encode(&fixed, buf);
     return 0;
 }
 
@@ -195,26 +181,32 @@ typedef struct Layout {
 
 /* The refcount structures must also count themselves: grow them until the
  * number of clusters they describe stops changing. */
+void img_refcount_sizes(uint64_t used, uint64_t per_block, uint64_t cs,
+                        uint64_t *rb_count, uint64_t *rt_clusters)
+{
+    uint64_t rb_n = 1, rt_n = 1;
+    for (;;) {
+        uint64_t rb = div_round_up(used + rb_n + rt_n, per_block);
+        uint64_t rt = div_round_up(rb * 8, cs);
+        if (rb <= rb_n && rt <= rt_n)
+            break;
+        rb_n = MAX(rb, rb_n);
+        rt_n = MAX(rt, rt_n);
+    }
+    *rb_count = rb_n;
+    *rt_clusters = rt_n;
+}
+
 static void compute_layout(Layout *L, uint64_t cs, unsigned refcount_bits, uint32_t l1_size,
                            uint64_t size, bool prealloc)
 {
-    uint64_t rb_entries = cs * 8 / refcount_bits;
     L->cs = cs;
     L->l1_clusters = div_round_up((uint64_t)l1_size * 8, cs);
     L->l2_count = prealloc ? l1_size : 0;
     L->data_clusters = prealloc ? div_round_up(size, cs) : 0;
-    L->rt_clusters = 1;
-    L->rb_count = 1;
-    for (;;) {
-        L->total = 1 + L->rt_clusters + L->rb_count + L->l1_clusters + L->l2_count +
-                   L->data_clusters;
-        uint64_t rb = div_round_up(L->total, rb_entries);
-        uint64_t rt = div_round_up(rb * 8, cs);
-        if (rb == L->rb_count && rt == L->rt_clusters)
-            break;
-        L->rb_count = MAX(rb, L->rb_count);
-        L->rt_clusters = MAX(rt, L->rt_clusters);
-    }
+    uint64_t others = 1 + L->l1_clusters + L->l2_count + L->data_clusters;
+    img_refcount_sizes(others, cs * 8 / refcount_bits, cs, &L->rb_count, &L->rt_clusters);
+    L->total = others + L->rb_count + L->rt_clusters;
     L->rt_off = cs;
     L->rb_off = L->rt_off + L->rt_clusters * cs;
     L->l1_off = L->rb_off + L->rb_count * cs;
@@ -382,7 +374,7 @@ static int create_qcow2(const char *path, const ImageCreateOptions *o, uint64_t 
     h.refcount_order = (uint32_t)__builtin_ctz(refcount_bits);
     h.compatible_features = o->lazy_refcounts ? QCOW2_COMPAT_LAZY_REFCOUNTS : 0;
     uint64_t l1 = div_round_up(size, (uint64_t)cs * (cs / 8));
-    if (l1 > 32 * MiB / 8) {
+    if (l1 > QCOW2_MAX_L1_BYTES / 8) {
         snprintf(err, errlen, "%s: Image size is too large for this cluster size", path);
         return -1;
     }

@@ -75,66 +75,37 @@ static void copy_string(char *dst, size_t dstlen, const uint8_t *src, size_t len
     dst[len] = 0;
 }
 
-static void parse_fixed_header(const uint8_t *b, ImgHeader *h)
-{
-    h->version = ldbe32(b + 4);
-    h->backing_file_offset = ldbe64(b + 8);
-    h->backing_file_size = ldbe32(b + 16);
-    h->cluster_bits = ldbe32(b + 20);
-    h->size = ldbe64(b + 24);
-    h->crypt_method = ldbe32(b + 32);
-    h->l1_size = ldbe32(b + 36);
-    h->l1_table_offset = ldbe64(b + 40);
-    h->refcount_table_offset = ldbe64(b + 48);
-    h->refcount_table_clusters = ldbe32(b + 56);
-    h->nb_snapshots = ldbe32(b + 60);
-    h->snapshots_offset = ldbe64(b + 64);
-    h->refcount_order = 4;          /* v2: always 16-bit refcounts */
-    h->header_length = QCOW2_V2_HEADER_LEN;
-    if (h->version >= 3) {
-        h->incompatible_features = ldbe64(b + 72);
-        h->compatible_features = ldbe64(b + 80);
-        h->autoclear_features = ldbe64(b + 88);
-        h->refcount_order = ldbe32(b + 96);
-        h->header_length = ldbe32(b + 100);
-    }
-}
-
 /* Header extensions follow the header up to the end of the first cluster
- * (or the backing file name, which lives after them). */
+ * (or the backing file name, which lives after them); an extension that
+ * runs past that ends the search. */
 static void parse_extensions(const uint8_t *b, size_t limit, ImgHeader *h)
 {
-    size_t off = h->header_length;
-    while (off + 8 <= limit) {
-        uint32_t type = ldbe32(b + off), len = ldbe32(b + off + 4);
-        off += 8;
-        if (type == QCOW2_EXT_END || len > limit - off)
-            break;
-        if (type == QCOW2_EXT_BACKING_FORMAT) {
-            copy_string(h->backing_fmt, sizeof(h->backing_fmt), b + off, len);
+    uint64_t off = h->header_length;
+    Qcow2Extension e;
+    while (qcow2_next_extension(b, limit, &off, &e) > 0) {
+        if (e.type == QCOW2_EXT_BACKING_FORMAT) {
+            copy_string(h->backing_fmt, sizeof(h->backing_fmt), e.data, e.len);
             h->has_backing_fmt = true;
         }
-        off += ((size_t)len + 7) & ~(size_t)7;
     }
 }
 
 static int validate_header(const ImgHeader *h, const char *path, char *err, size_t errlen)
 {
     const uint64_t known = QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT;
-    if (h->version != 2 && h->version != 3) {
+    switch (qcow2_header_check(&h->fixed)) {
+    case QCOW2_HEADER_OK:
+        break;
+    case QCOW2_HEADER_BAD_VERSION:
         snprintf(err, errlen, "%s: Unsupported qcow2 version %u", path, h->version);
         return -1;
-    }
-    if (h->cluster_bits < QCOW2_MIN_CLUSTER_BITS || h->cluster_bits > QCOW2_MAX_CLUSTER_BITS) {
+    case QCOW2_HEADER_BAD_CLUSTER_BITS:
         snprintf(err, errlen, "%s: Unsupported cluster size: 2^%u", path, h->cluster_bits);
         return -1;
-    }
-    if (h->version >= 3 && (h->header_length < 104 || h->header_length % 8 ||
-                            h->header_length > (1u << h->cluster_bits))) {
+    case QCOW2_HEADER_BAD_LENGTH:
         snprintf(err, errlen, "%s: Invalid qcow2 header length %u", path, h->header_length);
         return -1;
-    }
-    if (h->refcount_order > 6) {
+    case QCOW2_HEADER_BAD_REFCOUNT_ORDER:
         snprintf(err, errlen, "%s: Reference count entry width too large; may not exceed 64 bits",
                  path);
         return -1;
@@ -148,7 +119,7 @@ static int validate_header(const ImgHeader *h, const char *path, char *err, size
         snprintf(err, errlen, "%s: Encrypted qcow2 images are not supported", path);
         return -1;
     }
-    if (h->l1_size > (32 * MiB) / 8) {
+    if ((uint64_t)h->l1_size * 8 > QCOW2_MAX_L1_BYTES) {
         snprintf(err, errlen, "%s: Active L1 table too large", path);
         return -1;
     }
@@ -161,11 +132,11 @@ int img_read_header(int fd, const char *path, ImgHeader *h, char *err, size_t er
     memset(h, 0, sizeof(*h));
     memset(b, 0, sizeof(b));
     ssize_t n = pread(fd, b, sizeof(b), 0);
-    if (n < QCOW2_V2_HEADER_LEN || ldbe32(b) != QCOW2_MAGIC) {
+    /* Past n, b is zeroes: a short v3 header decodes as zero fields. */
+    if (n < QCOW2_V2_HEADER_LEN || qcow2_header_decode(b, sizeof(b), &h->fixed) < 0) {
         snprintf(err, errlen, "%s: Image is not in qcow2 format", path);
         return -1;
     }
-    parse_fixed_header(b, h);
     if (validate_header(h, path, err, errlen) < 0)
         return -1;
     /* Only the first cluster holds extensions; we look at its first 4 KiB

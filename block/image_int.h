@@ -17,24 +17,17 @@
 
 #define IMG_V3_HEADER_LEN       QCOW2_V3_HEADER_LEN_CT  /* we write compression_type */
 
-/* The parsed header (host byte order). */
+/*
+ * The parsed header (host byte order): the fixed fields by name (h->size)
+ * and, the same bytes, as the driver's Qcow2Header (h->fixed) for
+ * qcow2_header_{decode,encode,check}; then what the extensions and the
+ * backing name area add.
+ */
 typedef struct ImgHeader {
-    uint32_t version;
-    uint64_t backing_file_offset;
-    uint32_t backing_file_size;
-    uint32_t cluster_bits;
-    uint64_t size;
-    uint32_t crypt_method;
-    uint32_t l1_size;
-    uint64_t l1_table_offset;
-    uint64_t refcount_table_offset;
-    uint32_t refcount_table_clusters;
-    uint32_t nb_snapshots;
-    uint64_t snapshots_offset;
-    uint64_t incompatible_features, compatible_features, autoclear_features;
-    uint32_t refcount_order;
-    uint32_t header_length;
-    /* from the header extensions and the backing name area: */
+    union {
+        Qcow2Header fixed;
+        struct { QCOW2_HEADER_FIELDS };
+    };
     char backing_file[QCOW2_MAX_BACKING_NAME + 1];
     char backing_fmt[64];
     bool has_backing, has_backing_fmt;
@@ -58,6 +51,12 @@ int img_read_header(int fd, const char *path, ImgHeader *h, char *err, size_t er
  * backing format and feature table extensions and the backing name.
  * -1 with err when they do not fit in the cluster. */
 int img_build_header(uint8_t *buf, const ImgHeader *h, char *err, size_t errlen);
+
+/* Refcount blocks and table clusters (each at least 1) that count `used`
+ * clusters plus themselves; per_block entries fit in one refcount block
+ * (create.c). */
+void img_refcount_sizes(uint64_t used, uint64_t per_block, uint64_t cs,
+                        uint64_t *rb_count, uint64_t *rt_clusters);
 
 /* The backing file path as a program would open it: absolute, or relative
  * to the directory of the image.  Caller frees. */

@@ -325,15 +325,8 @@ static int rebuild_refcounts(Check *c)
     /* The old table and blocks are dropped: no longer referenced.  The new
      * ones go past the end of the file, never over the old ones. */
     uncount_old_refcounts(c);
-    uint64_t rb_count = 1, rt_clusters = 1;
-    for (;;) {
-        uint64_t total = end + rb_count + rt_clusters;
-        uint64_t rb = div_round_up(total, per), rt = div_round_up(rb * 8, c->cs);
-        if (rb <= rb_count && rt <= rt_clusters)
-            break;
-        rb_count = MAX(rb, rb_count);
-        rt_clusters = MAX(rt, rt_clusters);
-    }
+    uint64_t rb_count, rt_clusters;
+    img_refcount_sizes(end, per, c->cs, &rb_count, &rt_clusters);
     uint64_t total = end + rb_count + rt_clusters;
     uint64_t *refs = realloc(c->refs, total * 8);
     if (!refs)

@@ -453,9 +453,12 @@ static int zero_cluster(Qcow2State *s, uint64_t goff, bool *done)
     return 0;
 }
 
-int qcow2_write_zeroes(Qcow2State *s, uint64_t off, uint64_t len, bool unmap)
+/* Whole clusters in [off, off+len) are made to read as zeroes without data
+ * where possible (zero_cluster); with write_rest, the rest (partial
+ * clusters at the edges, v2 clusters over a backing file) gets zeroes
+ * written, else it is left alone. */
+static int zero_range(Qcow2State *s, uint64_t off, uint64_t len, bool write_rest)
 {
-    (void)unmap;   /* whole clusters are always deallocated: cheaper, reads the same */
     if (s->corrupt)
         return -EIO;
     int r = qcow2_mark_dirty(s);
@@ -463,33 +466,28 @@ int qcow2_write_zeroes(Qcow2State *s, uint64_t off, uint64_t len, bool unmap)
         uint64_t goff = off + done, in = goff & (s->cluster_size - 1);
         uint64_t n = MIN(s->cluster_size - in, len - done);
         bool zeroed = false;
-        if (n == s->cluster_size)
+        if (n == s->cluster_size) {
             r = zero_cluster(s, goff, &zeroed);
-        else {
+        } else if (write_rest) {
             uint64_t l2e;
             r = qcow2_get_l2e(s, goff, &l2e);
             zeroed = r == 0 && reads_as_zero(s, l2e);
         }
-        if (r == 0 && !zeroed)
+        if (r == 0 && !zeroed && write_rest)
             r = write_piece(s, goff, NULL, n);
         done += n;
     }
     return r;
 }
 
+int qcow2_write_zeroes(Qcow2State *s, uint64_t off, uint64_t len, bool unmap)
+{
+    (void)unmap;   /* whole clusters are always deallocated: cheaper, reads the same */
+    return zero_range(s, off, len, true);
+}
+
 /* Whole clusters only: the rest of a discard is advisory and ignored. */
 int qcow2_discard(Qcow2State *s, uint64_t off, uint64_t len)
 {
-    if (s->corrupt)
-        return -EIO;
-    int r = qcow2_mark_dirty(s);
-    for (uint64_t done = 0; r == 0 && done < len;) {
-        uint64_t goff = off + done, in = goff & (s->cluster_size - 1);
-        uint64_t n = MIN(s->cluster_size - in, len - done);
-        bool zeroed;
-        if (n == s->cluster_size)
-            r = zero_cluster(s, goff, &zeroed);
-        done += n;
-    }
-    return r;
+    return zero_range(s, off, len, false);
 }

@@ -243,15 +243,8 @@ static int write_refcounts(ImageCompressWriter *w, Refs *r)
 {
     unsigned order = w->h.refcount_order;
     uint64_t per = w->cs * 8 >> order, start = w->pos / w->cs;
-    uint64_t rb_count = 1, rt_clusters = 1;
-    for (;;) {
-        uint64_t total = start + rb_count + rt_clusters;
-        uint64_t rb = div_round_up(total, per), rt = div_round_up(rb * 8, w->cs);
-        if (rb <= rb_count && rt <= rt_clusters)
-            break;
-        rb_count = MAX(rb, rb_count);
-        rt_clusters = MAX(rt, rt_clusters);
-    }
+    uint64_t rb_count, rt_clusters;
+    img_refcount_sizes(start, per, w->cs, &rb_count, &rt_clusters);
     uint64_t total = start + rb_count + rt_clusters;
     int ret = refs_add(r, start, total - 1);
     uint8_t *buf = calloc(rt_clusters, w->cs);

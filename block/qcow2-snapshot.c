@@ -13,8 +13,6 @@
 #include "image_int.h"
 #include "util.h"
 
-#define SNAPSHOT_FIXED_LEN 40
-#define QCOW_MAX_SNAPSHOTS 65536
 #define SNAPSHOT_MAX_EXTRA 1024
 
 static char *dup_len(const uint8_t *p, size_t len)
@@ -45,7 +43,7 @@ static int read_bfile(void *ctx, uint64_t off, void *buf, size_t len)
 static int64_t read_one(ReadFn *rd, void *ctx, uint64_t disk_size, uint64_t off,
                         ImgSnapshotEntry *e)
 {
-    uint8_t fixed[SNAPSHOT_FIXED_LEN];
+    uint8_t fixed[QCOW2_SNAPSHOT_FIXED_LEN];
     if (rd(ctx, off, fixed, sizeof(fixed)) < 0)
         return -1;
     e->table_offset = off;
@@ -63,7 +61,7 @@ static int64_t read_one(ReadFn *rd, void *ctx, uint64_t disk_size, uint64_t off,
         return -1;
     size_t var_len = extra_len + id_len + name_len;
     uint8_t *var = malloc(var_len + 1);
-    if (!var || rd(ctx, off + SNAPSHOT_FIXED_LEN, var, var_len) < 0) {
+    if (!var || rd(ctx, off + QCOW2_SNAPSHOT_FIXED_LEN, var, var_len) < 0) {
         free(var);
         return -1;
     }
@@ -79,7 +77,7 @@ static int64_t read_one(ReadFn *rd, void *ctx, uint64_t disk_size, uint64_t off,
     free(var);
     if (!e->info.id || !e->info.name)
         return -1;
-    uint64_t size = (SNAPSHOT_FIXED_LEN + var_len + 7) & ~7ull;
+    uint64_t size = (QCOW2_SNAPSHOT_FIXED_LEN + var_len + 7) & ~7ull;
     e->entry_size = (uint32_t)size;
     return (int64_t)size;
 }
@@ -90,7 +88,7 @@ static int read_table(ReadFn *rd, void *ctx, uint32_t nb, uint64_t table_off,
     *out = NULL;
     if (!nb)
         return 0;
-    if (nb > QCOW_MAX_SNAPSHOTS) {
+    if (nb > QCOW2_MAX_SNAPSHOTS) {
         snprintf(err, errlen, "Too many snapshots (%u)", nb);
         return -1;
     }

@@ -84,6 +84,37 @@ void qcow2_header_encode(const Qcow2Header *h, uint8_t *buf)
         buf[104] = h->compression_type;
 }
 
+Qcow2HeaderFault qcow2_header_check(const Qcow2Header *h)
+{
+    if (h->version != 2 && h->version != 3)
+        return QCOW2_HEADER_BAD_VERSION;
+    if (h->cluster_bits < QCOW2_MIN_CLUSTER_BITS || h->cluster_bits > QCOW2_MAX_CLUSTER_BITS)
+        return QCOW2_HEADER_BAD_CLUSTER_BITS;
+    /* v3: the header, with whatever optional fields, fits the first
+     * cluster and keeps the extensions after it 8-byte aligned. */
+    if (h->version == 3 && (h->header_length < QCOW2_V3_HEADER_LEN || h->header_length % 8 ||
+                            h->header_length > (1u << h->cluster_bits)))
+        return QCOW2_HEADER_BAD_LENGTH;
+    if (h->refcount_order > 6)
+        return QCOW2_HEADER_BAD_REFCOUNT_ORDER;
+    return QCOW2_HEADER_OK;
+}
+
+int qcow2_next_extension(const uint8_t *buf, uint64_t end, uint64_t *off, Qcow2Extension *ext)
+{
+    if (*off + 8 > end)
+        return 0;
+    ext->type = ldbe32(buf + *off);
+    ext->len = ldbe32(buf + *off + 4);
+    ext->data = buf + *off + 8;
+    if (ext->type == QCOW2_EXT_END)
+        return 0;
+    if (ext->len > end - *off - 8)
+        return -1;
+    *off += 8 + (((uint64_t)ext->len + 7) & ~7ull);
+    return 1;
+}
+
 int qcow2_probe(const uint8_t *buf, size_t len)
 {
     if (len < 8 || ldbe32(buf) != QCOW2_MAGIC)
@@ -114,35 +145,36 @@ static int open_fail(const Qcow2State *s, const char *fmt, ...)
     return -1;
 }
 
+static void save_feature_names(OpenCtx *c, const Qcow2Extension *e)
+{
+    const uint32_t n = QCOW2_FEATURE_NAME_ENTRY_LEN;
+    for (uint32_t i = 0; i + n <= e->len; i += n) {
+        const uint8_t *d = e->data + i;
+        if (d[0] < 3 && d[1] < 64)
+            memcpy(c->feature_names[d[0]][d[1]], d + 2, n - 2);
+    }
+}
+
 static int parse_extensions(OpenCtx *c)
 {
     Qcow2State *s = c->s;
     uint64_t end = s->cluster_size, off = s->h.header_length;
-    if (s->h.version < 3)
-        off = QCOW2_V2_HEADER_LEN;
     /* The backing file name, when present, ends the extension area. */
     if (s->h.backing_file_offset && s->h.backing_file_offset < end)
         end = s->h.backing_file_offset;
-    while (off + 8 <= end) {
-        uint32_t type = ldbe32(c->hdr + off), len = ldbe32(c->hdr + off + 4);
-        off += 8;
-        if (type == QCOW2_EXT_END)
-            return 0;
-        if (len > end - off)
-            return open_fail(s, "qcow2 header extension %#x is too long", type);
-        const uint8_t *d = c->hdr + off;
-        if (type == QCOW2_EXT_BACKING_FORMAT) {
+    Qcow2Extension e;
+    int r;
+    while ((r = qcow2_next_extension(c->hdr, end, &off, &e)) > 0) {
+        if (e.type == QCOW2_EXT_BACKING_FORMAT) {
             free(s->backing_fmt);
-            s->backing_fmt = xzalloc(len + 1);
-            memcpy(s->backing_fmt, d, len);
-        } else if (type == QCOW2_EXT_FEATURE_TABLE) {
-            for (uint32_t i = 0; i + 48 <= len; i += 48) {
-                if (d[i] < 3 && d[i + 1] < 64)
-                    memcpy(c->feature_names[d[i]][d[i + 1]], d + i + 2, 46);
-            }
+            s->backing_fmt = xzalloc(e.len + 1);
+            memcpy(s->backing_fmt, e.data, e.len);
+        } else if (e.type == QCOW2_EXT_FEATURE_TABLE) {
+            save_feature_names(c, &e);
         }
-        off += (len + 7) & ~7u;
     }
+    if (r < 0)
+        return open_fail(s, "qcow2 header extension %#x is too long", e.type);
     return 0;
 }
 
@@ -193,11 +225,6 @@ static int check_geometry(OpenCtx *c)
 {
     Qcow2State *s = c->s;
     Qcow2Header *h = &s->h;
-    if (h->version == 3 && (h->header_length < QCOW2_V3_HEADER_LEN ||
-                            h->header_length > s->cluster_size || h->header_length % 8))
-        return open_fail(s, "qcow2 header length %u is invalid", h->header_length);
-    if (h->refcount_order > 6)
-        return open_fail(s, "qcow2 refcount width 2^%u bits is invalid", h->refcount_order);
     /* Guest size: it must be covered by the L1 table, which QEMU limits
      * to 32 MiB. */
     uint64_t per_l1 = s->cluster_size << s->l2_bits;
@@ -227,7 +254,8 @@ static int check_geometry(OpenCtx *c)
         return open_fail(s, "qcow2 metadata overlaps (header, L1 table, refcount table)");
     if (h->nb_snapshots > QCOW2_MAX_SNAPSHOTS ||
         (h->nb_snapshots && (h->snapshots_offset % s->cluster_size ||
-                             !range_in_file(h->snapshots_offset, 40, c->file_size))))
+                             !range_in_file(h->snapshots_offset, QCOW2_SNAPSHOT_FIXED_LEN,
+                                            c->file_size))))
         return open_fail(s, "qcow2 snapshot table is invalid");
     if (h->backing_file_offset &&
         (h->backing_file_size > QCOW2_MAX_BACKING_NAME ||
@@ -367,6 +395,24 @@ int qcow2_backing_read(Qcow2State *s, uint64_t off, uint8_t *buf, uint64_t len)
 
 /* ---- open / close ---- */
 
+static int check_header(const Qcow2State *s)
+{
+    const Qcow2Header *h = &s->h;
+    switch (qcow2_header_check(h)) {
+    case QCOW2_HEADER_OK:
+        return 0;
+    case QCOW2_HEADER_BAD_VERSION:
+        return open_fail(s, "qcow2 version %u is not supported", h->version);
+    case QCOW2_HEADER_BAD_CLUSTER_BITS:
+        return open_fail(s, "qcow2 cluster size 2^%u is invalid", h->cluster_bits);
+    case QCOW2_HEADER_BAD_LENGTH:
+        return open_fail(s, "qcow2 header length %u is invalid", h->header_length);
+    case QCOW2_HEADER_BAD_REFCOUNT_ORDER:
+        return open_fail(s, "qcow2 refcount width 2^%u bits is invalid", h->refcount_order);
+    }
+    return -1;
+}
+
 static int read_header_cluster(OpenCtx *c)
 {
     Qcow2State *s = c->s;
@@ -374,10 +420,8 @@ static int read_header_cluster(OpenCtx *c)
     size_t n = (size_t)MIN(c->file_size, sizeof(first));
     if (bfile_pread_sync(s->file, 0, first, n) < 0 || qcow2_header_decode(first, n, &s->h) < 0)
         return open_fail(s, "Image is not in qcow2 format");
-    if (s->h.version != 2 && s->h.version != 3)
-        return open_fail(s, "qcow2 version %u is not supported", s->h.version);
-    if (s->h.cluster_bits < QCOW2_MIN_CLUSTER_BITS || s->h.cluster_bits > QCOW2_MAX_CLUSTER_BITS)
-        return open_fail(s, "qcow2 cluster size 2^%u is invalid", s->h.cluster_bits);
+    if (check_header(s) < 0)
+        return -1;
     s->cluster_bits = s->h.cluster_bits;
     s->cluster_size = 1ull << s->cluster_bits;
     s->l2_bits = s->cluster_bits - 3;

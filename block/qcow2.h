@@ -4,9 +4,9 @@
  * with big-endian helpers.  Shared by the driver (qcow2*.c) and image
  * creation/check/snapshot listing (create.c, vmm-img).
  *
- * All multi-byte on-disk fields are big-endian.  The structs below are
- * packed mirrors of the on-disk layout; convert with the be*_to_cpu /
- * cpu_to_be* helpers (or qcow2_header_{decode,encode}).
+ * All multi-byte on-disk fields are big-endian: read and write them with
+ * the ldbe / stbe helpers at the byte offsets given below, and the header
+ * with qcow2_header_{decode,encode}.
  */
 #ifndef VMM_BLOCK_QCOW2_H
 #define VMM_BLOCK_QCOW2_H
@@ -83,31 +83,6 @@ static inline void stbe64(void *p, uint64_t v)
 #define QCOW2_AUTOCLEAR_BITMAPS     (1ull << 0)
 #define QCOW2_AUTOCLEAR_DATA_RAW    (1ull << 1)
 
-/* Packed on-disk header (big-endian fields). */
-typedef struct __attribute__((packed)) Qcow2HeaderDisk {
-    uint32_t magic;
-    uint32_t version;
-    uint64_t backing_file_offset;
-    uint32_t backing_file_size;
-    uint32_t cluster_bits;
-    uint64_t size;
-    uint32_t crypt_method;
-    uint32_t l1_size;
-    uint64_t l1_table_offset;
-    uint64_t refcount_table_offset;
-    uint32_t refcount_table_clusters;
-    uint32_t nb_snapshots;
-    uint64_t snapshots_offset;
-    /* version 3 */
-    uint64_t incompatible_features;
-    uint64_t compatible_features;
-    uint64_t autoclear_features;
-    uint32_t refcount_order;
-    uint32_t header_length;
-    uint8_t compression_type;       /* only when header_length > 104 */
-    uint8_t padding[7];
-} Qcow2HeaderDisk;
-
 /* Field byte offsets, for in-place header updates. */
 #define QCOW2_OFF_REFCOUNT_TABLE    48      /* + clusters at 56: one 12-byte write */
 #define QCOW2_OFF_L1                36      /* l1_size(4) at 36, l1_table_offset(8) at 40 */
@@ -115,35 +90,54 @@ typedef struct __attribute__((packed)) Qcow2HeaderDisk {
 #define QCOW2_OFF_INCOMPAT          72
 #define QCOW2_OFF_AUTOCLEAR         88
 
+/*
+ * The header's fields in host order, in on-disk order (byte offsets in
+ * the comments; all big-endian on disk).  Listed once here so that the
+ * image library's ImgHeader (block/image_int.h) names the same fields.
+ */
+#define QCOW2_HEADER_FIELDS                                                 \
+    uint32_t version;                   /*   4 (magic at 0) */            \
+    uint64_t backing_file_offset;       /*   8 */                         \
+    uint32_t backing_file_size;         /*  16 */                         \
+    uint32_t cluster_bits;              /*  20 */                         \
+    uint64_t size;                      /*  24: guest bytes */            \
+    uint32_t crypt_method;              /*  32 */                         \
+    uint32_t l1_size;                   /*  36 */                         \
+    uint64_t l1_table_offset;           /*  40 */                         \
+    uint64_t refcount_table_offset;     /*  48 */                         \
+    uint32_t refcount_table_clusters;   /*  56 */                         \
+    uint32_t nb_snapshots;              /*  60 */                         \
+    uint64_t snapshots_offset;          /*  64; version 3 only: */        \
+    uint64_t incompatible_features;     /*  72 */                         \
+    uint64_t compatible_features;       /*  80 */                         \
+    uint64_t autoclear_features;        /*  88 */                         \
+    uint32_t refcount_order;            /*  96 */                         \
+    uint32_t header_length;             /* 100 */                         \
+    uint8_t compression_type;           /* 104, when header_length > 104: 0 = zlib */
+
 /* The header in host order (v2 images get v3 defaults: refcount_order 4,
  * header_length 72, no features). */
 typedef struct Qcow2Header {
-    uint32_t version;
-    uint64_t backing_file_offset;
-    uint32_t backing_file_size;
-    uint32_t cluster_bits;
-    uint64_t size;
-    uint32_t crypt_method;
-    uint32_t l1_size;
-    uint64_t l1_table_offset;
-    uint64_t refcount_table_offset;
-    uint32_t refcount_table_clusters;
-    uint32_t nb_snapshots;
-    uint64_t snapshots_offset;
-    uint64_t incompatible_features;
-    uint64_t compatible_features;
-    uint64_t autoclear_features;
-    uint32_t refcount_order;
-    uint32_t header_length;
-    uint8_t compression_type;       /* 0 = zlib */
+    QCOW2_HEADER_FIELDS
 } Qcow2Header;
 
-/* Decode buf (at least len >= 72 bytes from offset 0): 0, or -1 when the
- * magic is wrong.  No validation beyond that (see qcow2_open). */
+/* Decode buf (len bytes from offset 0): 0, or -1 when len is under 72
+ * or the magic is wrong.  No validation beyond that (qcow2_header_check). */
 int qcow2_header_decode(const uint8_t *buf, size_t len, Qcow2Header *h);
 /* Encode h into buf (h->header_length bytes, at least 72 for v2 and 104
  * for v3; the caller zeroes buf first). */
 void qcow2_header_encode(const Qcow2Header *h, uint8_t *buf);
+
+/* The first limit a decoded header breaks, checked in this order by both
+ * the driver and the image library (each with its own message). */
+typedef enum {
+    QCOW2_HEADER_OK,
+    QCOW2_HEADER_BAD_VERSION,           /* not 2 or 3 */
+    QCOW2_HEADER_BAD_CLUSTER_BITS,      /* outside 9..21 */
+    QCOW2_HEADER_BAD_LENGTH,            /* v3: < 104, not 8-aligned, or > a cluster */
+    QCOW2_HEADER_BAD_REFCOUNT_ORDER,    /* entries wider than 64 bits */
+} Qcow2HeaderFault;
+Qcow2HeaderFault qcow2_header_check(const Qcow2Header *h);
 
 /* ---- header extensions (after header_length, 8-byte aligned) ---- */
 #define QCOW2_EXT_END               0x00000000u
@@ -153,17 +147,25 @@ void qcow2_header_encode(const Qcow2Header *h, uint8_t *buf);
 #define QCOW2_EXT_CRYPTO            0x0537be77u
 #define QCOW2_EXT_DATA_FILE         0x44415441u
 
-typedef struct __attribute__((packed)) Qcow2ExtHeaderDisk {
-    uint32_t type;
-    uint32_t len;               /* data bytes, not counting padding to 8 */
-} Qcow2ExtHeaderDisk;
+/* Feature name table entry: type (0 incompatible, 1 compatible, 2
+ * autoclear), bit number, 46-byte name (NUL padded, maybe unterminated). */
+#define QCOW2_FEATURE_NAME_ENTRY_LEN 48
 
-/* Feature name table entry (48 bytes). */
-typedef struct __attribute__((packed)) Qcow2FeatureNameDisk {
-    uint8_t type;               /* 0 incompatible, 1 compatible, 2 autoclear */
-    uint8_t bit;
-    char name[46];              /* NUL padded, not necessarily terminated */
-} Qcow2FeatureNameDisk;
+/* A header extension: u32 type, u32 data length, the data padded to 8. */
+typedef struct Qcow2Extension {
+    uint32_t type;
+    uint32_t len;
+    const uint8_t *data;
+} Qcow2Extension;
+
+/*
+ * Step through the extensions in buf from *off up to end (the first
+ * cluster, or the backing file name when that comes first): 1 with *ext
+ * and *off moved past it, 0 at the end marker or when no room for another
+ * is left, -1 (with ext->type) when the data runs past end.
+ */
+int qcow2_next_extension(const uint8_t *buf, uint64_t end, uint64_t *off,
+                         Qcow2Extension *ext);
 
 /* ---- L1 / L2 entries ---- */
 #define QCOW2_OFLAG_COPIED      (1ull << 63)    /* refcount is exactly 1 */
@@ -262,23 +264,12 @@ static inline uint64_t qcow2_refcount_max(unsigned order)
 
 /* ---- snapshot table entry (8-byte aligned, followed by extra data,
  *      id string and name, the whole padded to 8) ---- */
-typedef struct __attribute__((packed)) Qcow2SnapshotHeaderDisk {
-    uint64_t l1_table_offset;
-    uint32_t l1_size;
-    uint16_t id_str_size;
-    uint16_t name_size;
-    uint32_t date_sec;
-    uint32_t date_nsec;
-    uint64_t vm_clock_nsec;
-    uint32_t vm_state_size;
-    uint32_t extra_data_size;
-} Qcow2SnapshotHeaderDisk;      /* 40 bytes */
-
-typedef struct __attribute__((packed)) Qcow2SnapshotExtraDisk {
-    uint64_t vm_state_size_large;
-    uint64_t disk_size;
-    uint64_t icount;            /* only when extra_data_size >= 24 */
-} Qcow2SnapshotExtraDisk;
+/* Fixed part: l1_table_offset u64 at 0, l1_size u32 at 8, id_str_size u16
+ * at 12, name_size u16 at 14, date_sec u32 at 16, date_nsec u32 at 20,
+ * vm_clock_nsec u64 at 24, vm_state_size u32 at 32, extra_data_size u32
+ * at 36.  Extra data: u64 VM state size, u64 disk size, u64 icount (each
+ * only when extra_data_size reaches it). */
+#define QCOW2_SNAPSHOT_FIXED_LEN 40
 
 /* A decoded snapshot table entry (qcow2_read_snapshots). */
 typedef struct Qcow2Snapshot {
