@@ -30,8 +30,8 @@
  *       Prints "virtio-blk: I MSI-X interrupts for R requests"; no
  *       interrupt at all (or none within 60 s of a kick) fails.
  *   seed=N  the pattern seed (default 0x5eed).
- *   bars=move  move the BARs to FALLBACK_MMIO even when assigned (tests the
- *       no-firmware path under QEMU).
+ *   bars=move  move the BARs to VIRTIO_FALLBACK_MMIO even when assigned
+ *       (tests the no-firmware path under QEMU).
  *
  * Patterns (bench/blk.sh and tests/payloads/lib/virtio-blk.sh check them):
  *   guest-written: every 8 bytes at disk byte offset o (o % 8 == 0) hold
@@ -39,34 +39,20 @@
  *   host-written (last MiB of the disk): byte at disk offset o is
  *       (o * 7 + 3) & 0xff.
  *
- * BARs: under QEMU SeaBIOS assigns them; under vmm the VMM assigns them
- * before a direct boot.  If the notify/common BAR still reads 0, or lies
- * above 4 GiB (this payload runs without paging), it is moved to
- * FALLBACK_MMIO here.
+ * BARs: lib/virtio.h (unassigned or 64-bit BARs above 4 GiB are moved).
  *
  * Memory (guest RAM >= 128 MiB): rings and request headers at 16 MiB, data
  * buffers from 32 MiB (qd * 1 MiB).  Timing: rdtsc converted to ns with
  * the kvmclock (pvclock) multiplier, available under vmm and QEMU alike.
  */
-#include "payload.h"
+#include "virtio.h"
 
 #define NAME "virtio-blk"
 
-/* ---- PCI (PCI Local Bus Spec 3.0, 6.1, 6.2.5, 6.7) ---- */
-#define VIRTIO_VENDOR 0x1af4
 #define VIRTIO_BLK_TRANSITIONAL 0x1001
 #define VIRTIO_BLK_MODERN 0x1042
-#define PCI_COMMAND 0x04
-#define PCI_CMD_MEMORY 0x2
-#define PCI_CMD_MASTER 0x4
-#define PCI_CMD_INTX_DISABLE 0x400
-#define PCI_STATUS 0x06
-#define PCI_STATUS_CAP_LIST 0x10
-#define PCI_BAR0 0x10
-#define PCI_CAP_PTR 0x34
-#define PCI_CAP_ID_VNDR 0x09
-#define PCI_CAP_ID_MSIX 0x11
-/* MSI-X capability (6.8.2): message control, table offset/BIR */
+
+/* MSI-X capability (PCI Local Bus Spec 3.0, 6.8.2): message control, table offset/BIR */
 #define MSIX_CTRL 2
 #define MSIX_CTRL_ENABLE 0x8000
 #define MSIX_CTRL_FMASK 0x4000
@@ -83,48 +69,8 @@
 #define LAPIC_EOI 0xb0
 #define LAPIC_SVR 0xf0
 #define LAPIC_SVR_ENABLE 0x100
-#define FALLBACK_MMIO 0xe0000000u
-
-/* ---- virtio 1.2, 4.1.4: PCI capabilities, common configuration ---- */
-#define VIRTIO_PCI_CAP_COMMON_CFG 1
-#define VIRTIO_PCI_CAP_NOTIFY_CFG 2
-#define VIRTIO_PCI_CAP_DEVICE_CFG 4
-#define CAP_CFG_TYPE 3
-#define CAP_BAR 4
-#define CAP_OFFSET 8
-#define CAP_NOTIFY_MULT 16
-
-#define COMMON_DFSELECT 0x00
-#define COMMON_DF 0x04
-#define COMMON_GFSELECT 0x08
-#define COMMON_GF 0x0c
-#define COMMON_MSIX 0x10
-#define COMMON_STATUS 0x14
-#define COMMON_Q_SELECT 0x16
-#define COMMON_Q_SIZE 0x18
-#define COMMON_Q_MSIX 0x1a
-#define COMMON_Q_ENABLE 0x1c
-#define COMMON_Q_NOFF 0x1e
-#define COMMON_Q_DESC 0x20
-#define COMMON_Q_AVAIL 0x28
-#define COMMON_Q_USED 0x30
-
-#define S_ACKNOWLEDGE 0x01
-#define S_DRIVER 0x02
-#define S_DRIVER_OK 0x04
-#define S_FEATURES_OK 0x08
-#define S_NEEDS_RESET 0x40
-#define S_FAILED 0x80
-#define NO_VECTOR 0xffff
 
 #define F_BLK_FLUSH 9           /* 5.2.3 */
-#define F_VERSION_1 32          /* 6 */
-
-/* 2.7.5 / 2.7.6 / 2.7.8: split virtqueue */
-#define DESC_F_NEXT 1
-#define DESC_F_WRITE 2
-#define AVAIL_F_NO_INTERRUPT 1
-#define USED_F_NO_NOTIFY 1
 
 /* 5.2.6: virtio-blk requests */
 #define BLK_T_IN 0
@@ -136,29 +82,8 @@
 #define MIB (1024u * 1024u)
 #define RING_BASE (16u * MIB)
 #define DATA_BASE (32u * MIB)
-#define QUEUE_MAX 256u
 #define MAX_QD 32u
 #define DESC_PER_REQ 3u
-
-struct vring_desc {
-    uint64_t addr;
-    uint32_t len;
-    uint16_t flags, next;
-} PACKED;
-
-struct vring_avail {
-    uint16_t flags, idx;
-    uint16_t ring[QUEUE_MAX];
-} PACKED;
-
-struct vring_used_elem {
-    uint32_t id, len;
-} PACKED;
-
-struct vring_used {
-    uint16_t flags, idx;
-    struct vring_used_elem ring[QUEUE_MAX];
-} PACKED;
 
 struct blk_req_hdr {
     uint32_t type, reserved;
@@ -171,12 +96,8 @@ struct blk_req_hdr {
 #define USED_ADDR (RING_BASE + 0x2000u)
 #define HDR_ADDR (RING_BASE + 0x3000u)
 #define STATUS_ADDR (RING_BASE + 0x4000u)
-
 struct blkdev {
-    unsigned dev;                       /* PCI slot on bus 0, function 0 */
-    uintptr_t common, notify, device;   /* MMIO addresses */
-    unsigned msix_cap;                  /* config offset, 0 if none */
-    uint32_t notify_mult;               /* 4.1.4.4 notify_off_multiplier */
+    uintptr_t notify;                   /* queue 0's notification address */
     uint64_t capacity;                  /* sectors */
     bool has_flush;
     uint16_t qsize;
@@ -188,176 +109,17 @@ struct blkdev {
     volatile uint8_t *status;           /* one per slot */
 };
 
+static struct virtio_pci vp = { .name = NAME };
 static struct blkdev blk;
-
-static inline void mmio_write16(uintptr_t a, uint16_t v) { *(volatile uint16_t *)a = v; }
-static inline uint16_t mmio_read16(uintptr_t a) { return *(volatile uint16_t *)a; }
-static inline void mmio_write64(uintptr_t a, uint64_t v)
-{
-    /* 4.1.3.1: 64-bit fields may be written as two 32-bit halves, low first. */
-    mmio_write32(a, (uint32_t)v);
-    mmio_write32(a + 4, (uint32_t)(v >> 32));
-}
-#define barrier() __asm__ volatile("" ::: "memory")
-/* Order the avail->idx store before the used->flags load (2.7.13.4). */
-static inline void full_barrier(void) { __asm__ volatile("lock; orl $0, (%%esp)" ::: "memory"); }
-
-/* ---- time: rdtsc scaled by the pvclock multiplier (Linux pvclock-abi.h) ---- */
-#define MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01
-struct pvclock_vcpu_time_info {
-    uint32_t version, pad0;
-    uint64_t tsc_timestamp, system_time;
-    uint32_t tsc_to_system_mul;
-    int8_t tsc_shift;
-    uint8_t flags, pad[2];
-} PACKED;
-static volatile struct pvclock_vcpu_time_info pvti __attribute__((aligned(64)));
-static uint32_t tsc_mul;
-static int tsc_shift;
-
-static void clock_init(void)
-{
-    uint32_t r[4];
-    cpuid_count(0x40000000, 0, r);
-    if (r[0] < 0x40000001)
-        fail(NAME, "no KVM paravirtual CPUID leaves for the TSC rate");
-    cpuid_count(0x40000001, 0, r);
-    if (!(r[0] & (1u << 3)))
-        fail(NAME, "no KVM_FEATURE_CLOCKSOURCE2 for the TSC rate");
-    wrmsr(MSR_KVM_SYSTEM_TIME_NEW, (uint32_t)(uintptr_t)&pvti | 1);
-    for (int i = 0; i < 1000000 && (pvti.version == 0 || (pvti.version & 1)); i++)
-        cpu_relax();
-    tsc_mul = pvti.tsc_to_system_mul;
-    tsc_shift = pvti.tsc_shift;
-    wrmsr(MSR_KVM_SYSTEM_TIME_NEW, 0);
-    if (tsc_mul == 0)
-        fail(NAME, "kvmclock gave no TSC multiplier");
-}
-
-/* ns = ((cycles << shift) * mul) >> 32, shift negative meaning right. */
-static uint64_t cycles_to_ns(uint64_t c)
-{
-    if (tsc_shift >= 0)
-        c <<= tsc_shift;
-    else
-        c >>= -tsc_shift;
-    uint64_t lo = (uint64_t)(uint32_t)c * tsc_mul;
-    uint64_t hi = (c >> 32) * tsc_mul;
-    return hi + (lo >> 32);
-}
-
-static uint64_t ns_since(uint64_t tsc0) { return cycles_to_ns(rdtsc() - tsc0); }
-
-/* ---- PCI discovery and BARs ---- */
-static bool find_device(void)
-{
-    for (unsigned d = 0; d < 32; d++) {
-        uint32_t id = pci_read32(0, d, 0, 0);
-        if ((id & 0xffff) == VIRTIO_VENDOR &&
-            ((id >> 16) == VIRTIO_BLK_TRANSITIONAL || (id >> 16) == VIRTIO_BLK_MODERN)) {
-            blk.dev = d;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Size of memory BAR bar (6.2.5.1: write all ones, read back the mask). */
-static uint32_t bar_size(unsigned bar)
-{
-    unsigned off = PCI_BAR0 + 4 * bar;
-    uint32_t old = pci_read32(0, blk.dev, 0, off);
-    pci_write32(0, blk.dev, 0, off, 0xffffffff);
-    uint32_t mask = pci_read32(0, blk.dev, 0, off) & ~0xfu;
-    pci_write32(0, blk.dev, 0, off, old);
-    return mask ? ~mask + 1 : 0;
-}
-
-/* "bars=move" moves every BAR we use, to test the fallback under QEMU too. */
-static bool force_move;
-static unsigned moved;
-
-/* Guest-physical address of memory BAR bar, moved below 4 GiB if needed. */
-static uint32_t bar_address(unsigned bar)
-{
-    if (bar > 5)
-        fail(NAME, "capability names BAR %u", bar);
-    unsigned off = PCI_BAR0 + 4 * bar;
-    uint32_t lo = pci_read32(0, blk.dev, 0, off);
-    if (lo & 1)
-        fail(NAME, "BAR %u is an I/O BAR, expected memory", bar);
-    bool is64 = (lo & 0x6) == 0x4;
-    uint32_t hi = is64 && bar < 5 ? pci_read32(0, blk.dev, 0, off + 4) : 0;
-    if ((lo & ~0xfu) != 0 && hi == 0 && !(force_move && !(moved & (1u << bar))))
-        return lo & ~0xfu;
-    moved |= 1u << bar;
-    uint32_t size = bar_size(bar);
-    printf(NAME ": BAR%u at 0x%x%08x (size 0x%x): moving it to 0x%x\n",
-           bar, hi, lo & ~0xfu, size, FALLBACK_MMIO);
-    pci_write32(0, blk.dev, 0, off, FALLBACK_MMIO);
-    if (is64)
-        pci_write32(0, blk.dev, 0, off + 4, 0);
-    return FALLBACK_MMIO;
-}
-
-/* Walk the vendor capabilities (virtio 1.2, 4.1.4) for the three we use. */
-static void find_capabilities(void)
-{
-    if (!(pci_read16(0, blk.dev, 0, PCI_STATUS) & PCI_STATUS_CAP_LIST))
-        fail(NAME, "no capability list");
-    uint32_t notify_mult = 0;
-    unsigned ptr = pci_read8(0, blk.dev, 0, PCI_CAP_PTR) & 0xfc;
-    for (unsigned n = 0; ptr && n < 48; n++) {
-        if (pci_read8(0, blk.dev, 0, ptr) == PCI_CAP_ID_MSIX)
-            blk.msix_cap = ptr;
-        if (pci_read8(0, blk.dev, 0, ptr) == PCI_CAP_ID_VNDR) {
-            unsigned type = pci_read8(0, blk.dev, 0, ptr + CAP_CFG_TYPE);
-            unsigned bar = pci_read8(0, blk.dev, 0, ptr + CAP_BAR);
-            uint32_t offset = pci_read32(0, blk.dev, 0, ptr + CAP_OFFSET);
-            if (type == VIRTIO_PCI_CAP_COMMON_CFG && !blk.common)
-                blk.common = bar_address(bar) + offset;
-            else if (type == VIRTIO_PCI_CAP_NOTIFY_CFG && !blk.notify) {
-                blk.notify = bar_address(bar) + offset;
-                notify_mult = pci_read32(0, blk.dev, 0, ptr + CAP_NOTIFY_MULT);
-            } else if (type == VIRTIO_PCI_CAP_DEVICE_CFG && !blk.device)
-                blk.device = bar_address(bar) + offset;
-        }
-        ptr = pci_read8(0, blk.dev, 0, ptr + 1) & 0xfc;
-    }
-    if (!blk.common || !blk.notify || !blk.device)
-        fail(NAME, "missing virtio capabilities (common 0x%x notify 0x%x device 0x%x)",
-             blk.common, blk.notify, blk.device);
-    blk.notify_mult = notify_mult;
-}
-
-/* ---- device initialization (virtio 1.2, 3.1.1) ---- */
-static void set_status(uint8_t s) { mmio_write8(blk.common + COMMON_STATUS, s); }
-static uint8_t get_status(void) { return mmio_read8(blk.common + COMMON_STATUS); }
-
-static uint64_t device_features(void)
-{
-    mmio_write32(blk.common + COMMON_DFSELECT, 0);
-    uint64_t lo = mmio_read32(blk.common + COMMON_DF);
-    mmio_write32(blk.common + COMMON_DFSELECT, 1);
-    return (uint64_t)mmio_read32(blk.common + COMMON_DF) << 32 | lo;
-}
 
 static void negotiate_features(void)
 {
-    uint64_t offered = device_features();
-    if (!(offered & (1ull << F_VERSION_1)))
-        fail(NAME, "device does not offer VIRTIO_F_VERSION_1 (features 0x%llx)", offered);
-    uint64_t want = 1ull << F_VERSION_1;
+    uint64_t offered = virtio_device_features(&vp);
+    uint64_t want = 1ull << VIRTIO_F_VERSION_1;
     blk.has_flush = offered & (1ull << F_BLK_FLUSH);
     if (blk.has_flush)
         want |= 1ull << F_BLK_FLUSH;
-    mmio_write32(blk.common + COMMON_GFSELECT, 0);
-    mmio_write32(blk.common + COMMON_GF, (uint32_t)want);
-    mmio_write32(blk.common + COMMON_GFSELECT, 1);
-    mmio_write32(blk.common + COMMON_GF, (uint32_t)(want >> 32));
-    set_status(S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK);
-    if (!(get_status() & S_FEATURES_OK))
-        fail(NAME, "device refused features 0x%llx", want);
+    virtio_accept_features(&vp, want);
 }
 
 /* ---- MSI-X (irq=msix) ---- */
@@ -380,18 +142,18 @@ static void blk_irq(struct regs *r)
  */
 static void msix_setup(void)
 {
-    if (!blk.msix_cap)
+    if (!vp.msix_cap)
         fail(NAME, "irq=msix: the device has no MSI-X capability");
-    unsigned cap = blk.msix_cap;
-    uint16_t ctrl = pci_read16(0, blk.dev, 0, cap + MSIX_CTRL);
-    pci_write16(0, blk.dev, 0, cap + MSIX_CTRL, ctrl | MSIX_CTRL_ENABLE | MSIX_CTRL_FMASK);
-    uint32_t tbl = pci_read32(0, blk.dev, 0, cap + MSIX_TABLE);
-    uintptr_t entry0 = bar_address(tbl & MSIX_BIR_MASK) + (tbl & ~MSIX_BIR_MASK);
+    unsigned cap = vp.msix_cap;
+    uint16_t ctrl = pci_read16(0, vp.dev, 0, cap + MSIX_CTRL);
+    pci_write16(0, vp.dev, 0, cap + MSIX_CTRL, ctrl | MSIX_CTRL_ENABLE | MSIX_CTRL_FMASK);
+    uint32_t tbl = pci_read32(0, vp.dev, 0, cap + MSIX_TABLE);
+    uintptr_t entry0 = virtio_pci_bar_address(&vp, tbl & MSIX_BIR_MASK) + (tbl & ~MSIX_BIR_MASK);
     mmio_write32(entry0 + MSIX_ENTRY_ADDR_LO, MSI_ADDR_BASE | lapic_id() << MSI_ADDR_DEST_SHIFT);
     mmio_write32(entry0 + MSIX_ENTRY_ADDR_HI, 0);
     mmio_write32(entry0 + MSIX_ENTRY_DATA, BLK_IRQ_VECTOR);
     mmio_write32(entry0 + MSIX_ENTRY_CTRL, 0);
-    pci_write16(0, blk.dev, 0, cap + MSIX_CTRL, (ctrl | MSIX_CTRL_ENABLE) & ~MSIX_CTRL_FMASK);
+    pci_write16(0, vp.dev, 0, cap + MSIX_CTRL, (ctrl | MSIX_CTRL_ENABLE) & ~MSIX_CTRL_FMASK);
     cpu_tables_init();
     set_irq_handler(BLK_IRQ_VECTOR, blk_irq);
     lapic_write(LAPIC_SVR, LAPIC_SVR_ENABLE | 0xff);
@@ -419,58 +181,29 @@ static void wait_irq(void)
 /* Queue 0 at RING_BASE (4.1.5.1.3); MSI-X vector 0 with irq=msix, else none: we poll. */
 static void setup_queue(void)
 {
-    mmio_write16(blk.common + COMMON_Q_SELECT, 0);
-    uint16_t max = mmio_read16(blk.common + COMMON_Q_SIZE);
-    if (max < DESC_PER_REQ * 2)
-        fail(NAME, "queue 0 size %u too small", max);
-    blk.qsize = max < QUEUE_MAX ? max : QUEUE_MAX;
-    if (blk.qsize & (blk.qsize - 1))
-        fail(NAME, "queue size %u is not a power of 2", blk.qsize);
+    blk.qsize = virtio_queue_size(&vp, 0, DESC_PER_REQ * 2);
     memset((void *)RING_BASE, 0, 0x5000);
     blk.desc = (volatile struct vring_desc *)DESC_ADDR;
     blk.avail = (volatile struct vring_avail *)AVAIL_ADDR;
     blk.used = (volatile struct vring_used *)USED_ADDR;
     blk.hdr = (volatile struct blk_req_hdr *)HDR_ADDR;
     blk.status = (volatile uint8_t *)STATUS_ADDR;
-    blk.avail->flags = irq_msix ? 0 : AVAIL_F_NO_INTERRUPT;
-    mmio_write16(blk.common + COMMON_Q_SIZE, blk.qsize);
-    mmio_write16(blk.common + COMMON_MSIX, NO_VECTOR);
-    uint16_t vector = irq_msix ? 0 : NO_VECTOR;
-    mmio_write16(blk.common + COMMON_Q_MSIX, vector);
-    /* 4.1.5.1.2.1: the device answers NO_VECTOR when it cannot map one. */
-    if (mmio_read16(blk.common + COMMON_Q_MSIX) != vector)
-        fail(NAME, "queue 0 MSI-X vector %u refused (reads 0x%x)", vector,
-             mmio_read16(blk.common + COMMON_Q_MSIX));
-    mmio_write64(blk.common + COMMON_Q_DESC, DESC_ADDR);
-    mmio_write64(blk.common + COMMON_Q_AVAIL, AVAIL_ADDR);
-    mmio_write64(blk.common + COMMON_Q_USED, USED_ADDR);
-    uint16_t noff = mmio_read16(blk.common + COMMON_Q_NOFF);
-    blk.notify += (uintptr_t)noff * blk.notify_mult;
-    mmio_write16(blk.common + COMMON_Q_ENABLE, 1);
+    blk.avail->flags = irq_msix ? 0 : VRING_AVAIL_F_NO_INTERRUPT;
+    blk.notify = virtio_queue_enable(&vp, 0, blk.qsize, irq_msix ? 0 : VIRTIO_NO_VECTOR,
+                                     DESC_ADDR, AVAIL_ADDR, USED_ADDR);
 }
 
 static void device_init(void)
 {
-    uint16_t cmd = pci_read16(0, blk.dev, 0, PCI_COMMAND);
-    pci_write16(0, blk.dev, 0, PCI_COMMAND,
-                cmd | PCI_CMD_MEMORY | PCI_CMD_MASTER | PCI_CMD_INTX_DISABLE);
-    set_status(0);
-    for (int i = 0; i < 1000 && get_status() != 0; i++)
-        cpu_relax();
-    if (get_status() != 0)
-        fail(NAME, "device did not reset (status 0x%x)", get_status());
-    set_status(S_ACKNOWLEDGE);
-    set_status(S_ACKNOWLEDGE | S_DRIVER);
+    virtio_reset(&vp);
     negotiate_features();
     if (irq_msix)
         msix_setup();
+    virtio_set_config_vector(&vp, VIRTIO_NO_VECTOR);
     setup_queue();
-    set_status(S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
-    uint8_t st = get_status();
-    if (st & (S_FAILED | S_NEEDS_RESET))
-        fail(NAME, "device status 0x%x after DRIVER_OK", st);
+    virtio_driver_ok(&vp);
     /* 5.2.4: capacity is a le64 at offset 0 of the device configuration. */
-    blk.capacity = (uint64_t)mmio_read32(blk.device + 4) << 32 | mmio_read32(blk.device);
+    blk.capacity = (uint64_t)mmio_read32(vp.device + 4) << 32 | mmio_read32(vp.device);
 }
 
 /* ---- requests: slot s uses descriptors 3s (header), 3s+1 (data), 3s+2 (status) ---- */
@@ -482,14 +215,14 @@ static void prepare_slot(unsigned s, uint32_t type, uint64_t sector, uint32_t bu
     blk.hdr[s].sector = sector;
     blk.status[s] = 0xff;
     blk.desc[d] = (struct vring_desc){ HDR_ADDR + s * sizeof(struct blk_req_hdr),
-                                       sizeof(struct blk_req_hdr), DESC_F_NEXT, d + 1 };
+                                       sizeof(struct blk_req_hdr), VRING_DESC_F_NEXT, d + 1 };
     if (type == BLK_T_FLUSH) {
         blk.desc[d].next = d + 2;
     } else {
-        uint16_t flags = DESC_F_NEXT | (type == BLK_T_IN ? DESC_F_WRITE : 0);
+        uint16_t flags = VRING_DESC_F_NEXT | (type == BLK_T_IN ? VRING_DESC_F_WRITE : 0);
         blk.desc[d + 1] = (struct vring_desc){ buf, len, flags, d + 2 };
     }
-    blk.desc[d + 2] = (struct vring_desc){ STATUS_ADDR + s, 1, DESC_F_WRITE, 0 };
+    blk.desc[d + 2] = (struct vring_desc){ STATUS_ADDR + s, 1, VRING_DESC_F_WRITE, 0 };
     blk.avail->ring[blk.avail_idx & (blk.qsize - 1)] = d;
     blk.avail_idx++;
 }
@@ -500,7 +233,7 @@ static void kick(void)
     barrier();
     blk.avail->idx = blk.avail_idx;
     full_barrier();
-    if (!(blk.used->flags & USED_F_NO_NOTIFY))
+    if (!(blk.used->flags & VRING_USED_F_NO_NOTIFY))
         mmio_write16(blk.notify, 0);
 }
 
@@ -705,28 +438,19 @@ static void bench_run(void)
     printf("\n");
 }
 
-static uint32_t option(const char *key, uint32_t def, uint32_t min, uint32_t max)
-{
-    uint64_t v;
-    if (!cmdline_get_u64(boot_cmdline(), key, &v))
-        return def;
-    if (v < min || v > max)
-        fail(NAME, "%s=%llu out of range %u-%u", key, v, min, max);
-    return (uint32_t)v;
-}
-
 static void bench_setup(void)
 {
-    bench.qd = option("qd", 32, 1, MAX_QD);
+    bench.qd = cmdline_option(NAME, "qd", 32, 1, MAX_QD);
     if (bench.qd * DESC_PER_REQ > blk.qsize)
         fail(NAME, "qd=%u needs %u descriptors, queue has %u", bench.qd,
              bench.qd * DESC_PER_REQ, blk.qsize);
     uint64_t disk_mib = blk.capacity * SECTOR / MIB;
     if (disk_mib == 0)
         fail(NAME, "disk smaller than 1 MiB");
-    bench.mib = option("mib", disk_mib < 1024 ? (uint32_t)disk_mib : 1024, 1, 1u << 24);
-    bench.ios = option("ios", 20000, 1, 100000000);
-    bench.secs = option("secs", 10, 1, 3600);
+    bench.mib = cmdline_option(NAME, "mib", disk_mib < 1024 ? (uint32_t)disk_mib : 1024, 1,
+                               1u << 24);
+    bench.ios = cmdline_option(NAME, "ios", 20000, 1, 100000000);
+    bench.secs = cmdline_option(NAME, "secs", 10, 1, 3600);
     bench.region_sectors = (bench.mib < disk_mib ? bench.mib : disk_mib) * (MIB / SECTOR);
     bench.rng = seed;
     uint64_t blocks = blk.capacity / 8;
@@ -759,7 +483,7 @@ static char mode[16] = "verify";
 static void run_mode(void)
 {
     if (strcmp(mode, "verify") == 0)
-        verify(option("mib", 8, 1, 4096));
+        verify(cmdline_option(NAME, "mib", 8, 1, 4096));
     else if (strcmp(mode, "bench") == 0)
         bench_run();
     else
@@ -782,11 +506,11 @@ static void parse_options(void)
     cmdline_get_str(boot_cmdline(), "mode", mode, sizeof(mode));
     if (strcmp(mode, "verify") && strcmp(mode, "bench") && strcmp(mode, "reqs"))
         fail(NAME, "unknown mode=%s (verify, bench, reqs)", mode);
-    seed = option("seed", 0x5eed, 0, 0xffffffffu);
-    reqs_n = option("n", 1000, 1, 100000000);
+    seed = cmdline_option(NAME, "seed", 0x5eed, 0, 0xffffffffu);
+    reqs_n = cmdline_option(NAME, "n", 1000, 1, 100000000);
     char bars[8] = "";
     cmdline_get_str(boot_cmdline(), "bars", bars, sizeof(bars));
-    force_move = strcmp(bars, "move") == 0;
+    vp.force_move = strcmp(bars, "move") == 0;
     char irq[8] = "poll";
     cmdline_get_str(boot_cmdline(), "irq", irq, sizeof(irq));
     if (strcmp(irq, "msix") && strcmp(irq, "poll"))
@@ -800,13 +524,13 @@ int main(uint32_t magic, uint32_t info)
     if (!multiboot_parse(magic, info))
         fail(NAME, "bad multiboot magic 0x%x", magic);
     parse_options();
-    clock_init();
-    if (!find_device())
+    tsc_clock_init(NAME);
+    if (!virtio_pci_find(&vp, VIRTIO_BLK_TRANSITIONAL, VIRTIO_BLK_MODERN))
         fail(NAME, "no virtio-blk PCI function (1af4:1001/1042) on bus 0");
-    find_capabilities();
+    virtio_pci_find_capabilities(&vp);
     device_init();
     printf(NAME ": 00:%02x.0, %llu sectors, queue size %u, flush %s, notify at 0x%x, %s\n",
-           blk.dev, blk.capacity, blk.qsize, blk.has_flush ? "yes" : "no", blk.notify,
+           vp.dev, blk.capacity, blk.qsize, blk.has_flush ? "yes" : "no", blk.notify,
            irq_msix ? "MSI-X interrupts" : "polling");
     if (strcmp(mode, "bench") == 0)
         bench_setup();

@@ -34,63 +34,13 @@
  * Memory (guest RAM >= 64 MiB): rings at 16 MiB, receive buffers at 32 MiB
  * and transmit buffers at 33 MiB, 2 KiB each.
  */
-#include "payload.h"
+#include "virtio.h"
 
 #define NAME "virtio-net"
 
-/* ---- PCI (PCI Local Bus Spec 3.0, 6.1, 6.2.5, 6.7) ---- */
-#define VIRTIO_VENDOR 0x1af4
 #define VIRTIO_NET_TRANSITIONAL 0x1000
 #define VIRTIO_NET_MODERN 0x1041
-#define PCI_COMMAND 0x04
-#define PCI_CMD_MEMORY 0x2
-#define PCI_CMD_MASTER 0x4
-#define PCI_CMD_INTX_DISABLE 0x400
-#define PCI_STATUS 0x06
-#define PCI_STATUS_CAP_LIST 0x10
-#define PCI_BAR0 0x10
-#define PCI_CAP_PTR 0x34
-#define PCI_CAP_ID_VNDR 0x09
-#define FALLBACK_MMIO 0xe0000000u
-
-/* ---- virtio 1.2, 4.1.4: capabilities and common configuration ---- */
-#define CAP_COMMON_CFG 1
-#define CAP_NOTIFY_CFG 2
-#define CAP_DEVICE_CFG 4
-#define CAP_CFG_TYPE 3
-#define CAP_BAR 4
-#define CAP_OFFSET 8
-#define CAP_NOTIFY_MULT 16
-
-#define COMMON_DFSELECT 0x00
-#define COMMON_DF 0x04
-#define COMMON_GFSELECT 0x08
-#define COMMON_GF 0x0c
-#define COMMON_MSIX 0x10
-#define COMMON_STATUS 0x14
-#define COMMON_Q_SELECT 0x16
-#define COMMON_Q_SIZE 0x18
-#define COMMON_Q_MSIX 0x1a
-#define COMMON_Q_ENABLE 0x1c
-#define COMMON_Q_NOFF 0x1e
-#define COMMON_Q_DESC 0x20
-#define COMMON_Q_AVAIL 0x28
-#define COMMON_Q_USED 0x30
-
-#define S_ACKNOWLEDGE 0x01
-#define S_DRIVER 0x02
-#define S_DRIVER_OK 0x04
-#define S_FEATURES_OK 0x08
-#define S_NEEDS_RESET 0x40
-#define S_FAILED 0x80
-#define NO_VECTOR 0xffff
-
 #define F_NET_MAC 5             /* 5.1.3 */
-#define F_VERSION_1 32          /* 6 */
-
-#define DESC_F_WRITE 2
-#define AVAIL_F_NO_INTERRUPT 1
-#define USED_F_NO_NOTIFY 1
 
 /* ---- frames ---- */
 #define NET_HDR_LEN 12          /* 5.1.6: struct virtio_net_hdr with num_buffers */
@@ -105,29 +55,8 @@
 #define RING_BASE (16u * MIB)
 #define RX_BUFS (32u * MIB)
 #define TX_BUFS (33u * MIB)
-#define QUEUE_MAX 256u
 #define RX_Q 0
 #define TX_Q 1
-
-struct vring_desc {
-    uint64_t addr;
-    uint32_t len;
-    uint16_t flags, next;
-} PACKED;
-
-struct vring_avail {
-    uint16_t flags, idx;
-    uint16_t ring[QUEUE_MAX];
-} PACKED;
-
-struct vring_used_elem {
-    uint32_t id, len;
-} PACKED;
-
-struct vring_used {
-    uint16_t flags, idx;
-    struct vring_used_elem ring[QUEUE_MAX];
-} PACKED;
 
 struct queue {
     uint16_t size;
@@ -139,154 +68,20 @@ struct queue {
     volatile struct vring_used *used;
 };
 
+static struct virtio_pci vp = { .name = NAME };
+
 static struct {
-    unsigned dev;
-    uintptr_t common, notify, device;
-    uint32_t notify_mult;
     uint8_t mac[ETH_ALEN];
     struct queue rx, tx;
 } net;
 
-static inline void mmio_write16(uintptr_t a, uint16_t v) { *(volatile uint16_t *)a = v; }
-static inline uint16_t mmio_read16(uintptr_t a) { return *(volatile uint16_t *)a; }
-static inline void mmio_write64(uintptr_t a, uint64_t v)
-{
-    /* 4.1.3.1: 64-bit fields may be written as two 32-bit halves. */
-    mmio_write32(a, (uint32_t)v);
-    mmio_write32(a + 4, (uint32_t)(v >> 32));
-}
-#define barrier() __asm__ volatile("" ::: "memory")
-static inline void full_barrier(void) { __asm__ volatile("lock; orl $0, (%%esp)" ::: "memory"); }
-
-/* ---- time: rdtsc scaled by the kvmclock multiplier (pvclock ABI) ---- */
-#define MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01
-struct pvclock_vcpu_time_info {
-    uint32_t version, pad0;
-    uint64_t tsc_timestamp, system_time;
-    uint32_t tsc_to_system_mul;
-    int8_t tsc_shift;
-    uint8_t flags, pad[2];
-} PACKED;
-static volatile struct pvclock_vcpu_time_info pvti __attribute__((aligned(64)));
-static uint32_t tsc_mul;
-static int tsc_shift;
-
-static void clock_init(void)
-{
-    uint32_t r[4];
-    cpuid_count(0x40000000, 0, r);
-    if (r[0] < 0x40000001)
-        fail(NAME, "no KVM paravirtual CPUID leaves for the TSC rate");
-    cpuid_count(0x40000001, 0, r);
-    if (!(r[0] & (1u << 3)))
-        fail(NAME, "no KVM_FEATURE_CLOCKSOURCE2 for the TSC rate");
-    wrmsr(MSR_KVM_SYSTEM_TIME_NEW, (uint32_t)(uintptr_t)&pvti | 1);
-    for (int i = 0; i < 1000000 && (pvti.version == 0 || (pvti.version & 1)); i++)
-        cpu_relax();
-    tsc_mul = pvti.tsc_to_system_mul;
-    tsc_shift = pvti.tsc_shift;
-    wrmsr(MSR_KVM_SYSTEM_TIME_NEW, 0);
-    if (tsc_mul == 0)
-        fail(NAME, "kvmclock gave no TSC multiplier");
-}
-
-static uint64_t cycles_to_ns(uint64_t c)
-{
-    if (tsc_shift >= 0)
-        c <<= tsc_shift;
-    else
-        c >>= -tsc_shift;
-    uint64_t lo = (uint64_t)(uint32_t)c * tsc_mul;
-    uint64_t hi = (c >> 32) * tsc_mul;
-    return hi + (lo >> 32);
-}
-
-static uint64_t ns_since(uint64_t tsc0) { return cycles_to_ns(rdtsc() - tsc0); }
-
-/* ---- PCI discovery, BARs, capabilities ---- */
-static bool find_device(void)
-{
-    for (unsigned d = 0; d < 32; d++) {
-        uint32_t id = pci_read32(0, d, 0, 0);
-        if ((id & 0xffff) == VIRTIO_VENDOR &&
-            ((id >> 16) == VIRTIO_NET_TRANSITIONAL || (id >> 16) == VIRTIO_NET_MODERN)) {
-            net.dev = d;
-            return true;
-        }
-    }
-    return false;
-}
-
-/*
- * Address of memory BAR bar.  Unassigned or above 4 GiB (no paging here):
- * moved to FALLBACK_MMIO, which is free on the i440fx PC below the LAPIC.
- */
-static uint32_t bar_address(unsigned bar)
-{
-    if (bar > 5)
-        fail(NAME, "capability names BAR %u", bar);
-    unsigned off = PCI_BAR0 + 4 * bar;
-    uint32_t lo = pci_read32(0, net.dev, 0, off);
-    if (lo & 1)
-        fail(NAME, "BAR %u is an I/O BAR, expected memory", bar);
-    bool is64 = (lo & 0x6) == 0x4;
-    uint32_t hi = is64 && bar < 5 ? pci_read32(0, net.dev, 0, off + 4) : 0;
-    if ((lo & ~0xfu) != 0 && hi == 0)
-        return lo & ~0xfu;
-    printf(NAME ": BAR%u at 0x%x%08x: moving it to 0x%x\n", bar, hi, lo & ~0xfu, FALLBACK_MMIO);
-    pci_write32(0, net.dev, 0, off, FALLBACK_MMIO);
-    if (is64)
-        pci_write32(0, net.dev, 0, off + 4, 0);
-    return FALLBACK_MMIO;
-}
-
-static void find_capabilities(void)
-{
-    if (!(pci_read16(0, net.dev, 0, PCI_STATUS) & PCI_STATUS_CAP_LIST))
-        fail(NAME, "no capability list");
-    unsigned ptr = pci_read8(0, net.dev, 0, PCI_CAP_PTR) & 0xfc;
-    for (unsigned n = 0; ptr && n < 48; n++) {
-        if (pci_read8(0, net.dev, 0, ptr) == PCI_CAP_ID_VNDR) {
-            unsigned type = pci_read8(0, net.dev, 0, ptr + CAP_CFG_TYPE);
-            unsigned bar = pci_read8(0, net.dev, 0, ptr + CAP_BAR);
-            uint32_t offset = pci_read32(0, net.dev, 0, ptr + CAP_OFFSET);
-            if (type == CAP_COMMON_CFG && !net.common)
-                net.common = bar_address(bar) + offset;
-            else if (type == CAP_NOTIFY_CFG && !net.notify) {
-                net.notify = bar_address(bar) + offset;
-                net.notify_mult = pci_read32(0, net.dev, 0, ptr + CAP_NOTIFY_MULT);
-            } else if (type == CAP_DEVICE_CFG && !net.device)
-                net.device = bar_address(bar) + offset;
-        }
-        ptr = pci_read8(0, net.dev, 0, ptr + 1) & 0xfc;
-    }
-    if (!net.common || !net.notify || !net.device)
-        fail(NAME, "missing virtio capabilities (common 0x%x notify 0x%x device 0x%x)",
-             net.common, net.notify, net.device);
-}
-
 /* ---- device initialization (virtio 1.2, 3.1.1) ---- */
-static void set_status(uint8_t s) { mmio_write8(net.common + COMMON_STATUS, s); }
-static uint8_t get_status(void) { return mmio_read8(net.common + COMMON_STATUS); }
-
 /* VERSION_1 and MAC only: 12-byte header, no offloads, one buffer per frame. */
 static void negotiate_features(void)
 {
-    mmio_write32(net.common + COMMON_DFSELECT, 0);
-    uint32_t lo = mmio_read32(net.common + COMMON_DF);
-    mmio_write32(net.common + COMMON_DFSELECT, 1);
-    uint32_t hi = mmio_read32(net.common + COMMON_DF);
-    if (!(hi & (1u << (F_VERSION_1 - 32))))
-        fail(NAME, "device does not offer VIRTIO_F_VERSION_1");
-    if (!(lo & (1u << F_NET_MAC)))
+    if (!(virtio_device_features(&vp) & (1ull << F_NET_MAC)))
         fail(NAME, "device does not offer VIRTIO_NET_F_MAC");
-    mmio_write32(net.common + COMMON_GFSELECT, 0);
-    mmio_write32(net.common + COMMON_GF, 1u << F_NET_MAC);
-    mmio_write32(net.common + COMMON_GFSELECT, 1);
-    mmio_write32(net.common + COMMON_GF, 1u << (F_VERSION_1 - 32));
-    set_status(S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK);
-    if (!(get_status() & S_FEATURES_OK))
-        fail(NAME, "device refused VERSION_1 | MAC");
+    virtio_accept_features(&vp, 1ull << VIRTIO_F_VERSION_1 | 1ull << F_NET_MAC);
 }
 
 /*
@@ -296,53 +91,33 @@ static void negotiate_features(void)
  */
 static void setup_queue(struct queue *q, unsigned qi, uint32_t ring, uint32_t bufs, bool rx)
 {
-    mmio_write16(net.common + COMMON_Q_SELECT, qi);
-    uint16_t max = mmio_read16(net.common + COMMON_Q_SIZE);
-    q->size = max < QUEUE_MAX ? max : QUEUE_MAX;
-    if (q->size < 2 || (q->size & (q->size - 1)))
-        fail(NAME, "queue %u size %u unusable", qi, max);
+    q->size = virtio_queue_size(&vp, qi, 2);
     memset((void *)ring, 0, 0x3000);
     q->desc = (volatile struct vring_desc *)ring;
     q->avail = (volatile struct vring_avail *)(ring + 0x1000);
     q->used = (volatile struct vring_used *)(ring + 0x2000);
     q->bufs = bufs;
     for (unsigned i = 0; i < q->size; i++) {
-        q->desc[i] = (struct vring_desc){ bufs + i * BUF_SIZE, BUF_SIZE, rx ? DESC_F_WRITE : 0, 0 };
+        uint16_t flags = rx ? VRING_DESC_F_WRITE : 0;
+        q->desc[i] = (struct vring_desc){ bufs + i * BUF_SIZE, BUF_SIZE, flags, 0 };
         q->avail->ring[i] = i;
     }
-    q->avail->flags = AVAIL_F_NO_INTERRUPT;
-    mmio_write16(net.common + COMMON_Q_SIZE, q->size);
-    mmio_write16(net.common + COMMON_Q_MSIX, NO_VECTOR);
-    mmio_write64(net.common + COMMON_Q_DESC, ring);
-    mmio_write64(net.common + COMMON_Q_AVAIL, ring + 0x1000);
-    mmio_write64(net.common + COMMON_Q_USED, ring + 0x2000);
-    q->notify = net.notify + (uintptr_t)mmio_read16(net.common + COMMON_Q_NOFF) * net.notify_mult;
-    mmio_write16(net.common + COMMON_Q_ENABLE, 1);
+    q->avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
+    q->notify = virtio_queue_enable(&vp, qi, q->size, VIRTIO_NO_VECTOR, ring, ring + 0x1000,
+                                    ring + 0x2000);
 }
 
 static void device_init(void)
 {
-    uint16_t cmd = pci_read16(0, net.dev, 0, PCI_COMMAND);
-    pci_write16(0, net.dev, 0, PCI_COMMAND,
-                cmd | PCI_CMD_MEMORY | PCI_CMD_MASTER | PCI_CMD_INTX_DISABLE);
-    set_status(0);
-    for (int i = 0; i < 1000 && get_status() != 0; i++)
-        cpu_relax();
-    if (get_status() != 0)
-        fail(NAME, "device did not reset (status 0x%x)", get_status());
-    set_status(S_ACKNOWLEDGE);
-    set_status(S_ACKNOWLEDGE | S_DRIVER);
+    virtio_reset(&vp);
     negotiate_features();
-    mmio_write16(net.common + COMMON_MSIX, NO_VECTOR);
+    virtio_set_config_vector(&vp, VIRTIO_NO_VECTOR);
     setup_queue(&net.rx, RX_Q, RING_BASE, RX_BUFS, true);
     setup_queue(&net.tx, TX_Q, RING_BASE + 0x4000, TX_BUFS, false);
-    set_status(S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
-    uint8_t st = get_status();
-    if (st & (S_FAILED | S_NEEDS_RESET))
-        fail(NAME, "device status 0x%x after DRIVER_OK", st);
+    virtio_driver_ok(&vp);
     /* 5.1.4: mac is the first 6 bytes of the device configuration. */
     for (unsigned i = 0; i < ETH_ALEN; i++)
-        net.mac[i] = mmio_read8(net.device + i);
+        net.mac[i] = mmio_read8(vp.device + i);
 }
 
 /* ---- ring operations ---- */
@@ -353,7 +128,7 @@ static void queue_publish(struct queue *q, uint16_t n)
     barrier();
     q->avail->idx = q->avail_idx;
     full_barrier();     /* avail->idx before used->flags (2.7.13.4) */
-    if (!(q->used->flags & USED_F_NO_NOTIFY))
+    if (!(q->used->flags & VRING_USED_F_NO_NOTIFY))
         mmio_write16(q->notify, 0);
 }
 
@@ -585,16 +360,6 @@ static void bench_user(void)
 }
 
 /* ---- main ---- */
-static uint32_t option(const char *key, uint32_t def, uint32_t min, uint32_t max)
-{
-    uint64_t v;
-    if (!cmdline_get_u64(boot_cmdline(), key, &v))
-        return def;
-    if (v < min || v > max)
-        fail(NAME, "%s=%llu out of range %u-%u", key, v, min, max);
-    return (uint32_t)v;
-}
-
 int main(uint32_t magic, uint32_t info)
 {
     serial_init();
@@ -605,20 +370,20 @@ int main(uint32_t magic, uint32_t info)
     bool is_echo = strcmp(mode, "echo") == 0;
     if (!is_echo && strcmp(mode, "bench") != 0)
         fail(NAME, "unknown mode=%s (echo, bench)", mode);
-    uint32_t frames = option("frames", 16, 1, 1000000);
-    bench.size = option("size", ETH_MAX, ETH_MIN, ETH_MAX);
-    bench.secs = option("secs", 3, 1, 3600);
-    bench.rx = option("rx", 1, 0, 1);
-    clock_init();
-    if (!find_device())
+    uint32_t frames = cmdline_option(NAME, "frames", 16, 1, 1000000);
+    bench.size = cmdline_option(NAME, "size", ETH_MAX, ETH_MIN, ETH_MAX);
+    bench.secs = cmdline_option(NAME, "secs", 3, 1, 3600);
+    bench.rx = cmdline_option(NAME, "rx", 1, 0, 1);
+    tsc_clock_init(NAME);
+    if (!virtio_pci_find(&vp, VIRTIO_NET_TRANSITIONAL, VIRTIO_NET_MODERN))
         fail(NAME, "no virtio-net PCI function (1af4:1000/1041) on bus 0");
-    find_capabilities();
+    virtio_pci_find_capabilities(&vp);
     device_init();
-    printf(NAME ": 00:%02x.0, mac %02x:%02x:%02x:%02x:%02x:%02x, queues %u/%u\n", net.dev,
+    printf(NAME ": 00:%02x.0, mac %02x:%02x:%02x:%02x:%02x:%02x, queues %u/%u\n", vp.dev,
            net.mac[0], net.mac[1], net.mac[2], net.mac[3], net.mac[4], net.mac[5],
            net.rx.size, net.tx.size);
     queue_publish(&net.rx, net.rx.size);
-    if (option("go", 0, 0, 1))
+    if (cmdline_option(NAME, "go", 0, 0, 1))
         wait_go();
     else
         send_control("READY");

@@ -206,4 +206,20 @@ extern void (*volatile smp_ap_hook)(void);
 /* Roughly us microseconds (port 0x80 reads; each is at least one exit). */
 void udelay_io(unsigned us);
 
+/* ---- clock.c: nanoseconds from the TSC at the kvmclock rate ---- */
+/* pvclock scaling: ((delta << shift) * mul) >> 32, a negative shift meaning
+ * right (Linux pvclock-abi.h). */
+uint64_t pvclock_scale(uint64_t delta, uint32_t mul, int shift);
+/* Read the TSC multiplier from kvmclock once; fail(name, ...) without it. */
+void tsc_clock_init(const char *name);
+/* Valid after tsc_clock_init(). */
+uint64_t tsc_to_ns(uint64_t cycles);
+uint64_t ns_since(uint64_t tsc0);
+
+/* ---- option.c ---- */
+/* The numeric -append option key (see cmdline_get_u64), def if absent;
+ * fail(name, ...) if outside min..max. */
+uint32_t cmdline_option(const char *name, const char *key, uint32_t def, uint32_t min,
+                        uint32_t max);
+
 #endif
