@@ -120,6 +120,8 @@ bench: deps
 	bench/net.sh
 	bench/qcow2.sh
 	bench/firmware.sh
+	bench/ide.sh
+	bench/e1000.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -65,19 +65,7 @@ static bool wait_rtc_tick(void)
     return false;
 }
 
-/* ---- pvclock ---- */
-static uint64_t scale_delta(uint64_t delta, uint32_t mul, int8_t shift)
-{
-    if (shift < 0)
-        delta >>= -shift;
-    else
-        delta <<= shift;
-    /* (delta * mul) >> 32 without a 128-bit product. */
-    uint64_t lo = (uint64_t)(uint32_t)delta * mul;
-    uint64_t hi = (delta >> 32) * mul;
-    return hi + (lo >> 32);
-}
-
+/* ---- pvclock (scaling: pvclock_scale in lib/clock.c) ---- */
 /* Nanoseconds of guest system time; retries while KVM updates the data
  * (odd version, or version changed during the read). */
 static uint64_t kvmclock_ns(void)
@@ -91,7 +79,7 @@ static uint64_t kvmclock_ns(void)
         uint64_t now = rdtsc();
         barrier();
         if (!(v & 1) && v == time_info.version)
-            return st + scale_delta(now - ts, mul, shift);
+            return st + pvclock_scale(now - ts, mul, shift);
     }
 }
 

@@ -332,7 +332,8 @@ t_com2() {
 run_all_payload_tests() {
     local t
     for t in ${PAYLOAD_TESTS:-hello exitcode exit smp highmem poweroff reset pio bzimage pvh probe sigterm \
-             cpuid kvmclock triple int3 noshutdown com2 virtio_blk virtio_blk_msix virtio_net virtio_net_bench}; do
+             cpuid kvmclock triple int3 noshutdown com2 virtio_blk virtio_blk_msix virtio_net virtio_net_bench \
+             ide_dma e1000 e1000_bench}; do
         "t_$t"
     done
     [ "$FAILS" -eq 0 ]
@@ -341,3 +342,5 @@ run_all_payload_tests() {
 # Payloads with their own image handling.
 . tests/payloads/lib/virtio-blk.sh
 . tests/payloads/lib/virtio-net.sh
+. tests/payloads/lib/ide-dma.sh
+. tests/payloads/lib/e1000.sh
