@@ -90,6 +90,55 @@ static void parse_extensions(const uint8_t *b, size_t limit, ImgHeader *h)
     }
 }
 
+/* A table's offset must be cluster aligned and its end representable as
+ * a file offset; whether it lies inside the file is checked where it is
+ * read (an L1 table past the end only fails when it is used). */
+static bool table_offset_valid(const ImgHeader *h, uint64_t off, uint64_t len)
+{
+    return !(off & ((1ull << h->cluster_bits) - 1)) && off <= (uint64_t)INT64_MAX - len;
+}
+
+/*
+ * The metadata tables the header points at, checked in the order (and
+ * worded as) qemu-img does when it opens an image: the refcount table,
+ * the snapshot table, the active L1 table, then whether that L1 table
+ * covers the virtual size (which also bounds the size: at most INT_MAX
+ * L1 entries' worth).
+ */
+static int validate_tables(const ImgHeader *h, const char *path, char *err, size_t errlen)
+{
+    unsigned cb = h->cluster_bits;
+    const char *why = NULL;
+    /* Guest bytes one L1 entry maps: a cluster of 8-byte L2 entries. */
+    uint64_t per_l1 = 1ull << (cb + cb - 3);
+    uint64_t need_l1 = h->size / per_l1 + (h->size % per_l1 != 0);
+    if (!h->refcount_table_clusters)
+        why = "Image does not contain a reference count table";
+    else if ((uint64_t)h->refcount_table_clusters << cb > QCOW2_MAX_RT_BYTES)
+        why = "Reference count table too large";
+    else if (!table_offset_valid(h, h->refcount_table_offset,
+                                 (uint64_t)h->refcount_table_clusters << cb))
+        why = "Reference count table offset invalid";
+    else if (h->nb_snapshots > QCOW2_MAX_SNAPSHOTS)
+        why = "Too many snapshots";
+    else if (!table_offset_valid(h, h->snapshots_offset,
+                                 (uint64_t)h->nb_snapshots * QCOW2_SNAPSHOT_FIXED_LEN))
+        why = "Snapshot table offset invalid";
+    else if ((uint64_t)h->l1_size * 8 > QCOW2_MAX_L1_BYTES)
+        why = "Active L1 table too large";
+    else if (!table_offset_valid(h, h->l1_table_offset, (uint64_t)h->l1_size * 8))
+        why = "Active L1 table offset invalid";
+    else if (need_l1 > INT_MAX)
+        why = "Image is too big";
+    else if (h->l1_size < need_l1)
+        why = "L1 table is too small";
+    if (why) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        return -1;
+    }
+    return 0;
+}
+
 static int validate_header(const ImgHeader *h, const char *path, char *err, size_t errlen)
 {
     const uint64_t known = QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT;
@@ -119,11 +168,7 @@ static int validate_header(const ImgHeader *h, const char *path, char *err, size
         snprintf(err, errlen, "%s: Encrypted qcow2 images are not supported", path);
         return -1;
     }
-    if ((uint64_t)h->l1_size * 8 > QCOW2_MAX_L1_BYTES) {
-        snprintf(err, errlen, "%s: Active L1 table too large", path);
-        return -1;
-    }
-    return 0;
+    return validate_tables(h, path, err, errlen);
 }
 
 int img_read_header(int fd, const char *path, ImgHeader *h, char *err, size_t errlen)
@@ -366,9 +411,12 @@ static void map_emit(MapState *s, ImageMapExtent e)
 }
 
 /* Host bytes [host, host+len) of a layer's file: split into data and holes,
- * as QEMU's file layer reports them (a hole reads as zeroes). */
+ * as QEMU's file layer reports them (a hole reads as zeroes).  A raw layer
+ * is the file itself, so a hole there has no data; a qcow2 data cluster
+ * keeps "data" (the format allocated it) and only gains "zero" over a hole,
+ * which is what qemu-img map shows for both. */
 static void map_host_range(MapState *s, int depth, uint64_t start, uint64_t len,
-                           uint64_t host, bool present_zero_flag)
+                           uint64_t host, bool raw)
 {
     int fd = s->layers[depth].fd;
     while (len) {
@@ -385,8 +433,8 @@ static void map_host_range(MapState *s, int depth, uint64_t start, uint64_t len,
         if (!seg)
             seg = len;
         map_emit(s, (ImageMapExtent){ .start = start, .length = seg, .depth = depth,
-                                      .present = true, .zero = hole || present_zero_flag,
-                                      .data = !present_zero_flag, .has_offset = true,
+                                      .present = true, .zero = hole,
+                                      .data = !(raw && hole), .has_offset = true,
                                       .offset = host });
         start += seg;
         host += seg;
@@ -470,7 +518,7 @@ static void map_layer(MapState *s, int depth, uint64_t start, uint64_t len)
 {
     MapLayer *l = &s->layers[depth];
     if (!l->qcow2) {
-        map_host_range(s, depth, start, len, start, false);
+        map_host_range(s, depth, start, len, start, true);
         return;
     }
     uint64_t cs = 1ull << l->h.cluster_bits, span = cs * (cs / 8);

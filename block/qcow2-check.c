@@ -41,6 +41,10 @@ typedef struct Check {
     uint64_t *rt;               /* refcount table, host order */
     uint64_t rt_entries;
     uint8_t **rb;               /* refcount blocks by table index (NULL: none) */
+    uint8_t **rb_at;            /* the same buffers by host cluster index: each
+                                 * refcount block cluster is read once, however
+                                 * many table entries point at it */
+    uint64_t rb_at_count;       /* entries in rb_at (nb_clusters at load time) */
     bool need_rebuild;          /* the refcount structures themselves are bad */
     bool rt_counted;            /* the old refcount table is in refs */
     bool rebuilt;               /* refs is now what is stored */
@@ -80,17 +84,18 @@ static bool inc_refs(Check *c, uint64_t off, uint64_t len, const char *what)
 
 /* Rewrite an L2 entry that cannot be used (-r all): v3 makes it a zero
  * cluster, v2 unallocated; either way it no longer points anywhere. */
-static void fix_l2_entry(Check *c, uint64_t l2_off, uint64_t idx, uint8_t *l2)
+static int fix_l2_entry(Check *c, uint64_t l2_off, uint64_t idx, uint8_t *l2)
 {
     uint8_t e[8];
     stbe64(e, c->h.version >= 3 ? QCOW2_OFLAG_ZERO : 0);
     if (img_pwrite(c->fd, l2_off + idx * 8, e, 8) < 0) {
         c->res->check_errors++;
-        return;
+        return -1;
     }
     memcpy(l2 + idx * 8, e, 8);
     c->res->corruptions--;
     c->res->corruptions_fixed++;
+    return 0;
 }
 
 static void count_compressed(Check *c, uint64_t l2e, bool stats)
@@ -107,6 +112,13 @@ static void count_compressed(Check *c, uint64_t l2e, bool stats)
     }
 }
 
+/*
+ * A standard (or preallocated zero) cluster.  As qemu-img check: an
+ * unaligned offset is a corruption; a preallocated zero cluster's can be
+ * repaired by dropping the allocation, but a data cluster's cannot, so it
+ * is still counted (statistics, and references to the clusters its
+ * cluster-sized range overlaps) like any other allocated cluster.
+ */
 static void count_standard(Check *c, uint64_t l2_off, uint64_t idx, uint8_t *l2, bool stats)
 {
     uint64_t l2e = ldbe64(l2 + idx * 8);
@@ -114,26 +126,27 @@ static void count_standard(Check *c, uint64_t l2_off, uint64_t idx, uint8_t *l2,
     bool zero = c->h.version >= 3 && (l2e & QCOW2_OFLAG_ZERO);
     if (!off)
         return;
-    bool bad = false;
     if (off & (c->cs - 1)) {
-        logf_(c, "ERROR offset=%" PRIx64 ": Cluster is not properly aligned; L2 entry corrupted.\n",
-              off);
         c->res->corruptions++;
-        bad = true;
-    } else if (!inc_refs(c, off, c->cs, "data cluster")) {
-        bad = true;
+        if (zero) {
+            bool fix = c->repair & IMAGE_REPAIR_ERRORS;
+            logf_(c, "%s offset=%" PRIx64 ": Preallocated cluster is not properly aligned; "
+                  "L2 entry corrupted.\n", fix ? "Repairing" : "ERROR", off);
+            if (fix && fix_l2_entry(c, l2_off, idx, l2) == 0)
+                return;
+        } else {
+            logf_(c, "ERROR offset=%" PRIx64 ": Data cluster is not properly aligned; "
+                  "L2 entry corrupted.\n", off);
+        }
     }
-    if (bad) {
-        if (c->repair & IMAGE_REPAIR_ERRORS)
-            fix_l2_entry(c, l2_off, idx, l2);
-        return;
-    }
-    if (stats && !zero) {
+    if (stats) {
         c->res->allocated_clusters++;
         if (c->next_contiguous && off != c->next_contiguous)
             c->res->fragmented_clusters++;
         c->next_contiguous = off + c->cs;
     }
+    if (!inc_refs(c, off, c->cs, "data cluster") && (c->repair & IMAGE_REPAIR_ERRORS))
+        fix_l2_entry(c, l2_off, idx, l2);
 }
 
 static int count_l2(Check *c, uint64_t l2_off, bool stats)
@@ -210,6 +223,21 @@ static void count_snapshots(Check *c)
 
 /* ---- the stored refcounts ---- */
 
+/* The refcount block at host offset off (cluster aligned, inside the file:
+ * inc_refs said so), read on first use. */
+static uint8_t *read_refblock(Check *c, uint64_t off)
+{
+    uint8_t **slot = &c->rb_at[off >> c->cb];
+    if (*slot)
+        return *slot;
+    uint8_t *b = malloc(c->cs);
+    if (!b || img_pread(c->fd, off, b, c->cs) < 0) {
+        free(b);
+        return NULL;
+    }
+    return *slot = b;
+}
+
 static int load_refcounts(Check *c)
 {
     c->rt_entries = (uint64_t)c->h.refcount_table_clusters * c->cs / 8;
@@ -224,7 +252,10 @@ static int load_refcounts(Check *c)
     }
     c->rt = calloc(c->rt_entries ? c->rt_entries : 1, 8);
     c->rb = calloc(c->rt_entries ? c->rt_entries : 1, sizeof(*c->rb));
-    if (!c->rt || !c->rb || img_pread(c->fd, rt_off, c->rt, c->rt_entries * 8) < 0)
+    c->rb_at_count = c->nb_clusters;
+    c->rb_at = calloc(c->nb_clusters ? c->nb_clusters : 1, sizeof(*c->rb_at));
+    if (!c->rt || !c->rb || !c->rb_at ||
+        img_pread(c->fd, rt_off, c->rt, c->rt_entries * 8) < 0)
         return -1;
     c->rt_counted = inc_refs(c, rt_off, c->rt_entries * 8, "refcount table");
     for (uint64_t i = 0; i < c->rt_entries; i++) {
@@ -242,8 +273,7 @@ static int load_refcounts(Check *c)
             c->rt[i] = 0;
             continue;
         }
-        c->rb[i] = malloc(c->cs);
-        if (!c->rb[i] || img_pread(c->fd, off, c->rb[i], c->cs) < 0)
+        if (!(c->rb[i] = read_refblock(c, off)))
             return -1;
     }
     return 0;
@@ -270,32 +300,57 @@ static int fix_leak(Check *c, uint64_t cluster, uint64_t val)
     return img_pwrite(c->fd, c->rt[t], c->rb[t], c->cs);
 }
 
-/* Compare stored with computed refcounts; fix leaks in place when asked. */
+/* One cluster whose stored refcount differs from the computed one. */
+static void refcount_mismatch(Check *c, uint64_t i, uint64_t stored, uint64_t want,
+                              uint64_t *errors)
+{
+    bool leak = stored > want;
+    bool fix = leak ? (c->repair & IMAGE_REPAIR_LEAKS) && !c->need_rebuild
+                    : (c->repair & IMAGE_REPAIR_ERRORS) &&
+                      want <= qcow2_refcount_max(c->h.refcount_order);
+    logf_(c, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64 "\n",
+          fix ? "Repairing" : leak ? "Leaked" : "ERROR", i, stored, want);
+    if (leak && fix && fix_leak(c, i, want) == 0) {
+        c->res->leaks_fixed++;
+    } else if (leak) {
+        c->res->leaks++;
+    } else {
+        c->res->corruptions++;
+        if (fix) {
+            c->need_rebuild = true;
+            (*errors)++;
+        }
+    }
+}
+
+/* The first n entries of refcount block t (rb: its data, or NULL when
+ * there is none) against the computed counts. */
+static void compare_block(Check *c, uint64_t t, const uint8_t *rb, uint64_t n,
+                          uint64_t *errors)
+{
+    uint64_t base = t * rb_entries(c);
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t stored = rb ? qcow2_refblock_get(rb, c->h.refcount_order, i) : 0;
+        if (stored != c->refs[base + i])
+            refcount_mismatch(c, base + i, stored, c->refs[base + i], errors);
+    }
+}
+
+/*
+ * Compare stored with computed refcounts, one refcount block at a time
+ * (decoding from the block in memory); fix leaks in place when asked.
+ * Only the clusters inside the file are compared, as qemu-img does: a
+ * refcount block may describe far more clusters than the file has (with
+ * 1-bit refcounts, 8 * cluster_size of them), and nothing can reference
+ * a cluster past the end.
+ */
 static void compare_refcounts(Check *c, uint64_t *errors_out)
 {
-    uint64_t n = MAX(c->nb_clusters, c->rt_entries * rb_entries(c));
-    uint64_t max = qcow2_refcount_max(c->h.refcount_order);
+    uint64_t per = rb_entries(c);
     *errors_out = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t stored = stored_refcount(c, i), want = i < c->nb_clusters ? c->refs[i] : 0;
-        if (stored == want)
-            continue;
-        bool leak = stored > want;
-        bool fix = leak ? (c->repair & IMAGE_REPAIR_LEAKS) && !c->need_rebuild
-                        : (c->repair & IMAGE_REPAIR_ERRORS) && want <= max;
-        logf_(c, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64 "\n",
-              fix ? "Repairing" : leak ? "Leaked" : "ERROR", i, stored, want);
-        if (leak && fix && fix_leak(c, i, want) == 0) {
-            c->res->leaks_fixed++;
-        } else if (leak) {
-            c->res->leaks++;
-        } else {
-            c->res->corruptions++;
-            if (fix) {
-                c->need_rebuild = true;
-                (*errors_out)++;
-            }
-        }
+    for (uint64_t base = 0, t = 0; base < c->nb_clusters; base += per, t++) {
+        const uint8_t *rb = t < c->rt_entries ? c->rb[t] : NULL;
+        compare_block(c, t, rb, MIN(per, c->nb_clusters - base), errors_out);
     }
 }
 
@@ -555,8 +610,9 @@ int image_check(const char *path, const char *format, int repair, FILE *log,
     res->total_clusters = div_round_up(c.h.size, c.cs);
     ret = run_check(&c);
 out:
-    for (uint64_t i = 0; c.rb && i < c.rt_entries; i++)
-        free(c.rb[i]);
+    for (uint64_t i = 0; c.rb_at && i < c.rb_at_count; i++)
+        free(c.rb_at[i]);
+    free(c.rb_at);
     free(c.rb);
     free(c.rt);
     free(c.refs);

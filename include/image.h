@@ -94,7 +94,7 @@ typedef struct ImageCheckResult {
  * worded as qemu-img does:
  *     Leaked cluster N refcount=M reference=0
  *     ERROR cluster N refcount=M reference=R
- *     ERROR offset=X: Cluster is not properly aligned; L2 entry corrupted.
+ *     ERROR offset=X: Data cluster is not properly aligned; L2 entry corrupted.
  *     ERROR l2_offset=X: Table is outside the image / overlaps ...
  * and, when repairing, "Repairing cluster N refcount=M reference=R".
  * repair: 0 (check only) or IMAGE_REPAIR_* bits.  Repairs write in an order

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "image.h"
@@ -288,17 +289,13 @@ START_TEST(compressed_writer)
 }
 END_TEST
 
-START_TEST(map_matches_qemu)
+/* Every extent of our map of name is a line of qemu-img's JSON map, and
+ * there are as many. */
+static void map_like_qemu(const char *name)
 {
-    SKIP_WITHOUT_QEMU();
-    ck_assert_int_eq(sh("qemu-img create -q -f raw mb.raw 128k && "
-                        "qemu-io -f raw -c 'write -P 3 0 64k' mb.raw >/dev/null && "
-                        "qemu-img create -q -f qcow2 -b mb.raw -F raw mt.qcow2 1M && "
-                        "qemu-io -c 'write -P 4 64k 64k' -c 'write -z 192k 64k' "
-                        "mt.qcow2 >/dev/null"), 0);
     ImageMap m;
     char err[256];
-    ck_assert_msg(image_map(path("mt.qcow2"), NULL, &m, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(image_map(path(name), NULL, &m, err, sizeof(err)) == 0, "%s", err);
     char line[256];
     for (size_t i = 0; i < m.count; i++) {
         ImageMapExtent *e = &m.ext[i];
@@ -310,11 +307,163 @@ START_TEST(map_matches_qemu)
         if (e->has_offset)
             snprintf(line + n, sizeof(line) - (size_t)n, ", \"offset\": %llu}",
                      (unsigned long long)e->offset);
-        ck_assert_msg(output_has(line, "qemu-img map --output=json mt.qcow2"), "not in qemu's map: %s",
-                      line);
+        ck_assert_msg(output_has(line, "qemu-img map --output=json %s", name),
+                      "not in qemu's map of %s: %s", name, line);
     }
-    ck_assert_int_eq(sh("test $(qemu-img map --output=json mt.qcow2 | wc -l) -eq %zu", m.count), 0);
+    ck_assert_int_eq(sh("test $(qemu-img map --output=json %s | wc -l) -eq %zu", name, m.count), 0);
     image_map_free(&m);
+}
+
+START_TEST(map_matches_qemu)
+{
+    SKIP_WITHOUT_QEMU();
+    ck_assert_int_eq(sh("qemu-img create -q -f raw mb.raw 128k && "
+                        "qemu-io -f raw -c 'write -P 3 0 64k' mb.raw >/dev/null && "
+                        "qemu-img create -q -f qcow2 -b mb.raw -F raw mt.qcow2 1M && "
+                        "qemu-io -c 'write -P 4 64k 64k' -c 'write -z 192k 64k' "
+                        "mt.qcow2 >/dev/null"), 0);
+    map_like_qemu("mt.qcow2");
+}
+END_TEST
+
+/* A sparse raw file: its holes read as zeroes and hold no data, as the
+ * file's SEEK_HOLE says (qemu-img map follows them too). */
+START_TEST(map_raw_holes)
+{
+    SKIP_WITHOUT_QEMU();
+    ck_assert_int_eq(sh("qemu-img create -q -f raw sp.raw 4M && "
+                        "qemu-io -f raw -c 'write -P 5 0 64k' -c 'write -P 6 1M 128k' "
+                        "sp.raw >/dev/null"), 0);
+    map_like_qemu("sp.raw");
+    ImageMap m;
+    char err[256];
+    ck_assert_msg(image_map(path("sp.raw"), "raw", &m, err, sizeof(err)) == 0, "%s", err);
+    bool hole = false;
+    for (size_t i = 0; i < m.count; i++)
+        hole |= m.ext[i].zero && !m.ext[i].data;
+    image_map_free(&m);
+    if (!hole)
+        printf("# %s: the filesystem keeps no holes: only compared with qemu-img\n", __func__);
+}
+END_TEST
+
+/* Entry 1 of the first L2 table of name (a fresh 4M image with 64k
+ * clusters: header, refcount table, refcount block, L1, then L2 at
+ * 0x40000) gets value v. */
+static void set_l2_entry1(const char *name, unsigned long long v)
+{
+    ck_assert_int_eq(sh("python3 -c \"import struct; f = open('%s', 'r+b'); f.seek(0x40008); "
+                        "f.write(struct.pack('>Q', %#llx))\"", name, v), 0);
+}
+
+/* An unaligned data cluster offset: qemu-img counts the entry and the
+ * refcount its cluster-sized range now doubles (2 corruptions), and still
+ * counts the cluster as allocated; nothing leaks. */
+START_TEST(check_unaligned_l2_entry)
+{
+    SKIP_WITHOUT_QEMU();
+    ck_assert_int_eq(sh("qemu-img create -q -f qcow2 u.qcow2 4M && "
+                        "qemu-io -c 'write -P 1 0 128k' u.qcow2 >/dev/null"), 0);
+    ck_assert_int_eq(sh("cp u.qcow2 z.qcow2"), 0);
+    set_l2_entry1("u.qcow2", 0x8000000000050200ull);
+    ImageCheckResult r = check("u.qcow2", 0);
+    ck_assert_int_eq(r.corruptions, 2);
+    ck_assert_int_eq(r.leaks, 0);
+    ck_assert_uint_eq(r.allocated_clusters, 2);
+    ck_assert(output_has("2 errors were found on the image", "qemu-img check u.qcow2 2>&1"));
+    /* The same offset with the zero flag (a preallocated zero cluster):
+     * -r all drops the allocation, which leaks the old cluster (fixed). */
+    set_l2_entry1("z.qcow2", 0x8000000000050201ull);
+    r = check("z.qcow2", 0);
+    ck_assert_int_eq(r.corruptions, 2);
+    r = check("z.qcow2", IMAGE_REPAIR_ALL);
+    ck_assert_int_eq(r.corruptions + r.leaks, 0);
+    ck_assert_int_eq(r.corruptions_fixed, 1);
+    ck_assert_int_eq(r.leaks_fixed, 1);
+    qemu_check_clean("z.qcow2");
+}
+END_TEST
+
+/* Header fields pointing at impossible tables are refused by info, map
+ * and check alike, with qemu-img's reason. */
+static void expect_bad_header(const char *name, const char *want)
+{
+    char err[256];
+    ImageInfo info;
+    ImageMap m;
+    ImageCheckResult r;
+    ck_assert_int_eq(image_info(path(name), NULL, &info, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, want), "%s: info said '%s', want '%s'", name, err, want);
+    ck_assert_int_eq(image_map(path(name), NULL, &m, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, want), "%s: map said '%s', want '%s'", name, err, want);
+    ck_assert_int_eq(image_check(path(name), NULL, 0, NULL, &r, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, want), "%s: check said '%s', want '%s'", name, err, want);
+    ck_assert_msg(output_has(want, "qemu-img info %s 2>&1", name), "qemu-img: not '%s'", want);
+}
+
+static void patched(const char *name, int off, const char *fmt, unsigned long long v)
+{
+    ck_assert_int_eq(sh("cp good.qcow2 %s && python3 -c \"import struct; f = open('%s', 'r+b'); "
+                        "f.seek(%d); f.write(struct.pack('%s', %llu))\"", name, name, off, fmt, v),
+                     0);
+}
+
+START_TEST(info_refuses_bad_tables)
+{
+    SKIP_WITHOUT_QEMU();
+    ck_assert_int_eq(sh("qemu-img create -q -f qcow2 good.qcow2 64M"), 0);
+    patched("huge.qcow2", 24, ">Q", 1ull << 62);
+    expect_bad_header("huge.qcow2", "Image is too big");
+    patched("small.qcow2", 24, ">Q", 1ull << 55);
+    expect_bad_header("small.qcow2", "L1 table is too small");
+    patched("rt.qcow2", 48, ">Q", 12345);
+    expect_bad_header("rt.qcow2", "Reference count table offset invalid");
+    patched("rtbig.qcow2", 56, ">I", 1u << 30);
+    expect_bad_header("rtbig.qcow2", "Reference count table too large");
+    patched("nort.qcow2", 56, ">I", 0);
+    expect_bad_header("nort.qcow2", "Image does not contain a reference count table");
+    patched("snap.qcow2", 64, ">Q", 12345);
+    expect_bad_header("snap.qcow2", "Snapshot table offset invalid");
+    patched("l1.qcow2", 40, ">Q", 12345);
+    expect_bad_header("l1.qcow2", "Active L1 table offset invalid");
+}
+END_TEST
+
+/* With 1-bit refcounts one refcount block describes 8 * cluster_size
+ * clusters: checking must not walk every cluster the refcount table could
+ * describe (8192 blocks of 512k entries here), only the file's. */
+START_TEST(check_refcount_bits_1_fast)
+{
+    SKIP_WITHOUT_QEMU();
+    ck_assert_int_eq(sh("qemu-img create -q -f qcow2 -o refcount_bits=1 rc1.qcow2 1G && "
+                        "qemu-io -c 'write -P 1 0 1M' rc1.qcow2 >/dev/null"), 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ImageCheckResult r = check("rc1.qcow2", 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ck_assert_int_eq(r.corruptions + r.leaks + r.check_errors, 0);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    ck_assert_msg(secs < 1.0, "check took %.2f s", secs);
+    /* A stored refcount for a cluster past the end of the file (the last
+     * one block 0 describes) is not a leak to qemu-img: nothing compares
+     * it. */
+    ck_assert_int_eq(sh("python3 -c \"import struct; f = open('rc1.qcow2', 'r+b'); "
+                        "f.seek(48); rt = struct.unpack('>Q', f.read(8))[0]; f.seek(rt); "
+                        "rb = struct.unpack('>Q', f.read(8))[0]; f.seek(rb + 65535); "
+                        "f.write(bytes([0x80]))\""), 0);
+    r = check("rc1.qcow2", 0);
+    ck_assert_int_eq(r.corruptions + r.leaks, 0);
+    qemu_check_clean("rc1.qcow2");
+    /* One for an unused cluster inside the file is a leak. */
+    ck_assert_int_eq(sh("truncate -s +64k rc1.qcow2 && python3 -c \"import os, struct; "
+                        "f = open('rc1.qcow2', 'r+b'); last = os.path.getsize('rc1.qcow2') "
+                        "// 65536 - 1; f.seek(48); rt = struct.unpack('>Q', f.read(8))[0]; "
+                        "f.seek(rt); rb = struct.unpack('>Q', f.read(8))[0]; "
+                        "f.seek(rb + last // 8); b = f.read(1)[0]; f.seek(rb + last // 8); "
+                        "f.write(bytes([b | 1 << last %% 8]))\""), 0);
+    r = check("rc1.qcow2", 0);
+    ck_assert_int_eq(r.leaks, 1);
+    ck_assert(output_has("1 leaked clusters were found", "qemu-img check rc1.qcow2 2>&1"));
 }
 END_TEST
 
@@ -334,6 +483,10 @@ int main(void)
     UNIT_TEST(s, snapshot_list);
     UNIT_TEST(s, compressed_writer);
     UNIT_TEST(s, map_matches_qemu);
+    UNIT_TEST(s, map_raw_holes);
+    UNIT_TEST(s, check_unaligned_l2_entry);
+    UNIT_TEST(s, info_refuses_bad_tables);
+    UNIT_TEST(s, check_refcount_bits_1_fast);
     int rc = unit_run(s);
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

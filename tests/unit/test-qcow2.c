@@ -470,6 +470,17 @@ START_TEST(bad_images_refused_unchanged)
     FRESH("size.qcow2");
     patch_be64("size.qcow2", 24, 1ull << 62);
     expect_refused("size.qcow2", "too large");
+    /* As qemu-img: a refcount table offset that is not cluster aligned,
+     * a size the L1 table cannot cover, a size no L1 table can. */
+    FRESH("rtal.qcow2");
+    patch_be64("rtal.qcow2", 48, 12345);
+    expect_refused("rtal.qcow2", "refcount table at 0x3039");
+    FRESH("l1small.qcow2");
+    patch_be64("l1small.qcow2", 24, 1ull << 40);
+    expect_refused("l1small.qcow2", "too small for size");
+    FRESH("big.qcow2");
+    patch_be64("big.qcow2", 24, (1ull << 61) - 512);
+    expect_refused("big.qcow2", "too large");
     FRESH("inc.qcow2");
     patch_be64("inc.qcow2", 72, 1ull << 20);
     expect_refused("inc.qcow2", "qcow2 feature 'incompatible bit 20' is not supported");
