@@ -423,8 +423,16 @@ static int parse_create_opts(const char *file, const char *list, CreateArgs *a)
     }
     ret = 0;
 out:
-    /* The strings stay referenced by a: leak o on purpose (process exits). */
-    if (ret < 0)
+    /* a points into o's strings: keep o for the life of the process. */
+    static Opts *kept[16];
+    static unsigned nkept;
+    if (ret == 0 && nkept == ARRAY_SIZE(kept)) {
+        img_error("%s: too many -o options", file);
+        ret = -1;
+    }
+    if (ret == 0)
+        kept[nkept++] = o;
+    else
         opts_free(o);
     return ret;
 }

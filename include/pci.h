@@ -128,6 +128,9 @@ uint64_t pci_rom_size(const PCIDevice *d);
  * when the accelerator offers one.  -1 with a message on error.
  */
 int msix_init_exclusive_bar(PCIDevice *d, unsigned nvectors, int bar);
+/* Free the MSI-X state of a device that failed to be created (before any
+ * vector was used: no routes or irqfds exist yet). */
+void msix_uninit(PCIDevice *d);
 bool msix_present(const PCIDevice *d);
 bool msix_enabled(const PCIDevice *d);        /* Enable set and function not masked */
 /* The Enable bit alone: the function uses MSI-X, not INTx, even while the

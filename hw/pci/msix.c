@@ -268,6 +268,18 @@ static void set_config32(PCIDevice *d, unsigned off, uint32_t v)
     put32(&d->config[off], v);
 }
 
+void msix_uninit(PCIDevice *d)
+{
+    MsixState *s = d->msix;
+    if (!s)
+        return;
+    free(s->table);
+    free(s->pba);
+    free(s->routes);
+    free(s);
+    d->msix = NULL;
+}
+
 int msix_init_exclusive_bar(PCIDevice *d, unsigned nvectors, int bar)
 {
     if (nvectors < 1 || nvectors > MSIX_MAX_VECTORS || bar < 0 || bar >= PCI_NUM_BARS) {

@@ -709,6 +709,7 @@ int virtio_pci_create(VirtIODevice *vdev, const VirtioPciConfig *cfg)
     return 0;
 fail:
     vdev->transport = (VirtIOTransport){ 0 };
+    msix_uninit(&p->pci);
     free(p);
     return -1;
 }
