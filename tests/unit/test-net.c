@@ -112,43 +112,9 @@ static void fake_sent(NetClient *nc, ssize_t len)
     ((Fake *)nc->opaque)->sent_cbs++;
 }
 
-/* ---- step runner ---- */
-
-typedef bool (*Step)(void);
-static const Step *steps;
-static size_t nsteps, cur_step;
-static int64_t step_deadline;
-static Timer *step_timer;
-
-static void step_tick(void *opaque)
-{
-    while (cur_step < nsteps && steps[cur_step]())
-        cur_step++;
-    if (cur_step == nsteps || clock_ns(CLOCK_REALTIME_NS) > step_deadline) {
-        main_loop_quit(0);
-        return;
-    }
-    timer_mod(step_timer, clock_ns(CLOCK_REALTIME_NS) + 1000000);
-}
-
-static void run_steps(const Step *s, size_t n, int timeout_ms)
-{
-    steps = s;
-    nsteps = n;
-    cur_step = 0;
-    step_deadline = clock_ns(CLOCK_REALTIME_NS) + timeout_ms * 1000000LL;
-    step_timer = timer_new(CLOCK_REALTIME_NS, step_tick, NULL);
-    timer_mod(step_timer, clock_ns(CLOCK_REALTIME_NS));
-    main_loop_run();
-}
-
-#define RUN_STEPS(...)                                                       \
-    do {                                                                     \
-        static const Step s_[] = { __VA_ARGS__ };                            \
-        run_steps(s_, ARRAY_SIZE(s_), 10000);                                \
-        ck_assert_msg(cur_step == ARRAY_SIZE(s_), "stuck at step %zu (%s)",  \
-                      cur_step, #__VA_ARGS__);                               \
-    } while (0)
+/* ---- step runner (steps.h) ---- */
+#define STEPS_TIMEOUT_MS 10000
+#include "steps.h"
 
 /* ---- core ---- */
 
