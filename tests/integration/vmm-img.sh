@@ -256,6 +256,8 @@ convert_case qcow2-to-qcow2 ov.qcow2 -f qcow2 -O qcow2
 convert_case compress ov.raw -c -O qcow2
 convert_case compress-4k ov.qcow2 -c -O qcow2 -o cluster_size=4k
 convert_case progress v3.qcow2 -p -O raw
+convert_case cache-none-to-qcow2 ov.raw -t none -O qcow2
+convert_case cache-writeback-to-raw ov.qcow2 -t writeback -O raw
 "$IMG" convert -c -O qcow2 ov.raw out.img >/dev/null 2>&1
 qemu-img map --output=json out.img | grep -q '"data": true' &&
     ! qemu-img map --output=json out.img | grep -q '"offset"'
@@ -359,6 +361,7 @@ bad() {   # name file-to-watch args...
     elif [ "$before" != "$after" ]; then fail "$name" "$f changed"
     else pass "$name"; fi
 }
+bad convert-bad-cache v3.qcow2 convert -t sometimes -O raw v3.qcow2 out-cache.img
 printf 'QFI\xfb' >badver.qcow2; head -c 508 /dev/zero >>badver.qcow2
 python3 - <<'EOF'
 import struct
