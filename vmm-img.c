@@ -54,6 +54,17 @@ static void img_error(const char *fmt, ...)
     fprintf(stderr, "vmm-img: %s\n", buf);
 }
 
+/* --output=human|json, as qemu-img; -1 after the error line. */
+static int parse_output_format(const char *arg, bool *json)
+{
+    if (strcmp(arg, "json") == 0 || strcmp(arg, "human") == 0) {
+        *json = strcmp(arg, "json") == 0;
+        return 0;
+    }
+    img_error("--output must be used with human or json as argument.");
+    return -1;
+}
+
 static int usage_error(const char *what)
 {
     /* qemu-img adds a second line; one line is the rule here. */
@@ -737,12 +748,8 @@ static int cmd_info(int argc, char **argv)
         case 'U': break;
         case OPT_CHAIN: chain = true; break;
         case OPT_OUTPUT:
-            if (strcmp(optarg, "json") == 0)
-                json = true;
-            else if (strcmp(optarg, "human") != 0) {
-                img_error("--output must be used with human or json as argument.");
+            if (parse_output_format(optarg, &json) < 0)
                 return 1;
-            }
             break;
         case 'h': printf("usage: vmm-img info [-f FMT] [--output=human|json] [--backing-chain] FILE\n");
             return 0;
@@ -890,12 +897,8 @@ static int cmd_check(int argc, char **argv)
             }
             break;
         case OPT_OUTPUT:
-            if (strcmp(optarg, "json") == 0)
-                json = true;
-            else if (strcmp(optarg, "human") != 0) {
-                img_error("--output must be used with human or json as argument.");
+            if (parse_output_format(optarg, &json) < 0)
                 return 1;
-            }
             break;
         case 'h': printf("usage: vmm-img check [-f FMT] [-r leaks|all] [--output=human|json] FILE\n");
             return 0;
@@ -1646,12 +1649,8 @@ static int cmd_map(int argc, char **argv)
         case 'f': fmt = optarg; break;
         case 'U': break;
         case OPT_OUTPUT:
-            if (strcmp(optarg, "json") == 0)
-                json = true;
-            else if (strcmp(optarg, "human") != 0) {
-                img_error("--output must be used with human or json as argument.");
+            if (parse_output_format(optarg, &json) < 0)
                 return 1;
-            }
             break;
         case 'h': printf("usage: vmm-img map [-f FMT] [--output=human|json] FILE\n");
             return 0;

@@ -361,6 +361,9 @@ bad() {   # name file-to-watch args...
     elif [ "$before" != "$after" ]; then fail "$name" "$f changed"
     else pass "$name"; fi
 }
+bad info-bad-output v3.qcow2 info --output=xml v3.qcow2
+bad check-bad-output v3.qcow2 check --output=xml v3.qcow2
+bad map-bad-output v3.qcow2 map --output=xml v3.qcow2
 bad convert-bad-cache v3.qcow2 convert -t sometimes -O raw v3.qcow2 out-cache.img
 printf 'QFI\xfb' >badver.qcow2; head -c 508 /dev/zero >>badver.qcow2
 python3 - <<'EOF'
