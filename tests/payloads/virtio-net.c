@@ -279,16 +279,6 @@ static struct {
     bool rx;
 } bench;
 
-static void print_rate(const char *dir, uint64_t frames, uint64_t ns)
-{
-    uint64_t r, fps10 = ns ? udiv64(frames * 10000000000ull, ns, NULL) : 0;
-    uint64_t mbps10 = ns ? udiv64(frames * bench.size * 10000, ns, NULL) : 0;
-    uint64_t fq = udiv64(fps10, 10, &r);
-    printf("NET %s_frames=%llu %s_fps=%llu.%llu", dir, frames, dir, fq, r);
-    uint64_t mq = udiv64(mbps10, 10, &r);
-    printf(" %s_MBps=%llu.%llu %s_ms=%llu\n", dir, mq, r, dir, udiv64(ns, 1000000, NULL));
-}
-
 /* Every transmit buffer holds the same frame: to broadcast, "VNET TX". */
 static void fill_tx_buffers(void)
 {
@@ -318,7 +308,7 @@ static void bench_tx(void)
         }
     }
     tx_drain();
-    print_rate("tx", sent, ns_since(t0));
+    print_frame_rate("NET", "tx", sent, bench.size, ns_since(t0));
 }
 
 /* Count the peer's flood for secs seconds from its first frame. */
@@ -346,7 +336,7 @@ static void bench_rx(void)
     }
     uint64_t ns = ns_since(t0);
     send_control("STOP");
-    print_rate("rx", got, ns);
+    print_frame_rate("NET", "rx", got, bench.size, ns);
 }
 
 static void bench_user(void)

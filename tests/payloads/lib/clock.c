@@ -57,3 +57,14 @@ void tsc_clock_init(const char *name)
 uint64_t tsc_to_ns(uint64_t cycles) { return pvclock_scale(cycles, tsc_mul, tsc_shift); }
 
 uint64_t ns_since(uint64_t tsc0) { return tsc_to_ns(rdtsc() - tsc0); }
+
+void print_frame_rate(const char *prefix, const char *dir, uint64_t frames, uint32_t frame_size,
+                      uint64_t ns)
+{
+    uint64_t r, fps10 = ns ? udiv64(frames * 10000000000ull, ns, NULL) : 0;
+    uint64_t mbps10 = ns ? udiv64(frames * frame_size * 10000, ns, NULL) : 0;
+    uint64_t fq = udiv64(fps10, 10, &r);
+    printf("%s %s_frames=%llu %s_fps=%llu.%llu", prefix, dir, frames, dir, fq, r);
+    uint64_t mq = udiv64(mbps10, 10, &r);
+    printf(" %s_MBps=%llu.%llu %s_ms=%llu\n", dir, mq, r, dir, udiv64(ns, 1000000, NULL));
+}

@@ -216,6 +216,11 @@ void tsc_clock_init(const char *name);
 uint64_t tsc_to_ns(uint64_t cycles);
 uint64_t ns_since(uint64_t tsc0);
 
+/* clock.c: "PREFIX DIR_frames=N DIR_fps=F DIR_MBps=M DIR_ms=T" for frames
+ * of frame_size bytes in ns (MB = 10^6 bytes; the bench scripts parse it). */
+void print_frame_rate(const char *prefix, const char *dir, uint64_t frames, uint32_t frame_size,
+                      uint64_t ns);
+
 /* ---- option.c ---- */
 /* The numeric -append option key (see cmdline_get_u64), def if absent;
  * fail(name, ...) if outside min..max. */
