@@ -93,7 +93,7 @@ deps:
 
 check: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory $(UNIT_BINS) $(QTEST_BINS) payloads
+	@$(MAKE) --no-print-directory $(UNIT_BINS) $(QTEST_BINS) $(EXTRA_TEST_BINS) payloads
 	@BUILD=$(BUILD) tests/run.sh
 
 check-unit: all $(UNIT_BINS)
@@ -102,7 +102,7 @@ check-qtest: all $(QTEST_BINS)
 	@BUILD=$(BUILD) tests/run.sh qtest
 check-payloads: all payloads
 	@BUILD=$(BUILD) tests/run.sh payloads
-check-integration: all payloads
+check-integration: all payloads $(EXTRA_TEST_BINS)
 	@BUILD=$(BUILD) tests/run.sh integration
 check-linux: deps
 	@$(MAKE) --no-print-directory all
@@ -136,5 +136,9 @@ distclean: clean
 
 # make fuzz / check-fuzz: the libFuzzer target for the qcow2 open + read path.
 include tests/fuzz/fuzz.mk
+# Test programs with rules of their own; each .mk adds to EXTRA_TEST_BINS
+# (tests/vnc: the libvncclient test client).
+EXTRA_TEST_BINS :=
+-include tests/vnc/vnc.mk
 
 -include $(VMM_OBJS:.o=.d) $(BUILD)/vmm-img.d $(UNIT_BINS:=.d) $(QTEST_BINS:=.d)

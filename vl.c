@@ -17,9 +17,11 @@
 #include "cpu.h"
 #include "devices.h"
 #include "hw.h"
+#include "migration.h"
 #include "monitor.h"
 #include "net.h"
 #include "pc.h"
+#include "ui.h"
 #include "util.h"
 
 #define MAX_MONITORS 8
@@ -41,6 +43,7 @@ typedef struct Options {
     unsigned nchardevs;
     bool qmp_pretty;
     bool nographic, display_none;
+    bool incoming;              /* -incoming: wait for a migration stream */
     const char *pidfile, *logfile, *log_items;
     unsigned nserial_given;
 } Options;
@@ -84,7 +87,14 @@ static void usage(void)
            "  -device isa-debug-exit[,iobase=0xf4][,iosize=4]   writing V exits with (V<<1)|1\n"
            "  -nographic          no display; serial on stdio (Ctrl-A h for help)\n"
            "  -display none       no display\n"
-           "  -nodefaults         accepted for compatibility (vmm creates no default devices)\n"
+           "  -nodefaults         no default devices (no VGA unless -vga/-device VGA)\n"
+           "Display and input:\n"
+           "  -vga std|none       the standard VGA at 00:02.0 (default std)\n"
+           "  -vnc :N|HOST:N|unix:PATH|none[,password=on]   VNC server (port 5900+N)\n"
+           "  -k LAYOUT           VNC keyboard layout (en-us default; QEMU's keymap names)\n"
+           "  -device VGA[,vgamem_mb=N] | virtio-tablet-pci | virtio-keyboard-pci | virtio-mouse-pci\n"
+           "Migration:\n"
+           "  -incoming tcp:[HOST]:PORT|unix:PATH|exec:CMD|file:PATH|defer   wait for a migration\n"
            "Run control:\n"
            "  -no-reboot          exit instead of rebooting\n"
            "  -no-shutdown        stop the guest instead of exiting when it powers off\n"
@@ -558,6 +568,32 @@ static int opt_display(Options *o, const char *arg)
     return -1;
 }
 
+static int opt_vga(Options *o, const char *arg)
+{
+    if (strcmp(arg, "std") && strcmp(arg, "none")) {
+        error_report("-vga %s: unsupported VGA type (vmm has std and none)", arg);
+        return -1;
+    }
+    o->m.vga = arg;
+    return 0;
+}
+
+static int opt_vnc(Options *o, const char *arg)
+{
+    return vnc_parse(arg);
+}
+
+static int opt_k(Options *o, const char *arg)
+{
+    return keymap_set_layout(arg);
+}
+
+static int opt_incoming(Options *o, const char *arg)
+{
+    o->incoming = true;
+    return migration_incoming_parse(arg);
+}
+
 static int opt_cpu(Options *o, const char *arg)
 {
     return cpu_model_parse(arg, &o->m.cpu_model);
@@ -622,6 +658,8 @@ static const Option options[] = {
     { "hdc", ARG, opt_hdc, 0 }, { "hdd", ARG, opt_hdd, 0 }, { "cdrom", ARG, opt_cdrom, 0 },
     { "netdev", ARG, opt_netdev, 0 }, { "net", ARG, opt_net, 0 }, { "boot", ARG, opt_boot, 0 },
     { "bios", ARG, NULL, F_BIOS }, { "snapshot", NOARG, opt_snapshot, 0 },
+    { "vga", ARG, opt_vga, 0 }, { "vnc", ARG, opt_vnc, 0 }, { "k", ARG, opt_k, 0 },
+    { "incoming", ARG, opt_incoming, 0 },
 };
 
 static void handle_simple(Options *o, int flag, const char *arg)
@@ -643,6 +681,7 @@ static void handle_simple(Options *o, int flag, const char *arg)
     case F_QTEST_LOG: o->m.qtest_log = arg; break;
     case F_START_PAUSED: o->m.start_paused = true; break;
     case F_BIOS: o->m.bios = arg; break;
+    case F_NODEFAULTS: o->m.nodefaults = true; break;
 
     default: break;
     }
@@ -771,6 +810,8 @@ static unsigned nmonitor_chardevs;
 static int start_monitors(Options *o)
 {
     monitor_commands_init();
+    display_monitor_init();
+    migration_init();
     qmp_events_init();
     for (unsigned i = 0; i < o->nchardevs; i++) {
         if (!chardev_new_from_opts(o->chardevs[i]))
@@ -845,7 +886,18 @@ int main(int argc, char **argv)
         return 1;
     }
     attach_mux_monitors(&o);
-    if (o.m.start_paused) {
+    if (vnc_start() < 0) {
+        chardev_stdio_restore_terminal();
+        return 1;
+    }
+    if (o.incoming) {
+        /* The stream decides when (and whether) the guest runs. */
+        runstate_set(RUN_STATE_INMIGRATE);
+        if (migration_incoming_start() < 0) {
+            chardev_stdio_restore_terminal();
+            return 1;
+        }
+    } else if (o.m.start_paused) {
         runstate_set(RUN_STATE_PRELAUNCH);
     } else {
         if (kvm_enabled())

@@ -137,6 +137,65 @@ int kvm_map_ram(uint64_t gpa, uint64_t size, void *host, bool readonly)
     return 0;
 }
 
+/* ---- guest RAM blocks as memory slots (include/hw.h RamAccelBackend) ---- */
+
+#define KVM_MAX_RAM_BLOCKS 32
+static int block_slot[KVM_MAX_RAM_BLOCKS];   /* slot + 1; 0 = none yet */
+
+static int kvm_set_slot(int slot, const RamBlock *rb, uint64_t size, uint32_t flags)
+{
+    struct kvm_userspace_memory_region r = {
+        .slot = (uint32_t)slot, .flags = flags, .guest_phys_addr = rb->gpa,
+        .memory_size = size, .userspace_addr = (uintptr_t)rb->host,
+    };
+    return ioctl(kvm_state.vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
+}
+
+static int kvm_ram_map(void *opaque, unsigned idx, const RamBlock *rb, bool log_dirty)
+{
+    if (idx >= KVM_MAX_RAM_BLOCKS)
+        return -1;
+    if (!block_slot[idx])
+        block_slot[idx] = kvm_state.next_slot++ + 1;
+    uint32_t flags = (rb->flags & RAM_READONLY ? KVM_MEM_READONLY : 0) |
+                     (log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0);
+    if (kvm_set_slot(block_slot[idx] - 1, rb, rb->size, flags) < 0) {
+        error_report("KVM: cannot map %llu MiB of guest memory '%s' at 0x%llx: %s",
+                     (unsigned long long)(rb->size >> 20), rb->name ? rb->name : "ram",
+                     (unsigned long long)rb->gpa, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void kvm_ram_unmap(void *opaque, unsigned idx, const RamBlock *rb)
+{
+    if (idx < KVM_MAX_RAM_BLOCKS && block_slot[idx] && kvm_set_slot(block_slot[idx] - 1, rb, 0, 0) < 0)
+        log_msg(LOG_KVM, "KVM: cannot unmap '%s': %s\n", rb->name ? rb->name : "ram",
+                strerror(errno));
+}
+
+static int kvm_ram_sync_dirty(void *opaque, unsigned idx, const RamBlock *rb, uint64_t *bitmap)
+{
+    if (idx >= KVM_MAX_RAM_BLOCKS || !block_slot[idx])
+        return -1;
+    struct kvm_dirty_log log = { .slot = (uint32_t)(block_slot[idx] - 1), .dirty_bitmap = bitmap };
+    if (ioctl(kvm_state.vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+        log_msg(LOG_KVM, "KVM_GET_DIRTY_LOG '%s': %s\n", rb->name ? rb->name : "ram",
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int kvm_ram_backend_install(void)
+{
+    static const RamAccelBackend backend = {
+        .map = kvm_ram_map, .unmap = kvm_ram_unmap, .sync_dirty = kvm_ram_sync_dirty,
+    };
+    return ram_set_accel_backend(&backend);
+}
+
 static void kvm_irq_set_level(void *opaque, unsigned gsi, int level)
 {
     struct kvm_irq_level irq = { .irq = gsi, .level = level };

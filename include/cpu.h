@@ -71,6 +71,9 @@ bool kvm_enabled(void);
 int kvm_vm_fd(void);
 /* Map host memory as guest RAM/ROM in a new slot; -1 on failure. */
 int kvm_map_ram(uint64_t gpa, uint64_t size, void *host, bool readonly);
+/* Map every guest RAM block (include/hw.h) as a memory slot, now and as
+ * blocks move, with dirty logging when a client tracks the block. */
+int kvm_ram_backend_install(void);
 /* In-kernel PIC+IOAPIC+LAPIC and PIT; installs the hw IRQ backend. */
 int kvm_create_irqchip(void);
 /* Create all vCPU fds and threads (parked until vcpus_start). */
@@ -115,5 +118,19 @@ int vcpus_inject_nmi(void);                    /* an NMI on every vCPU */
 long vcpu_thread_id(unsigned i);               /* host TID (query-cpus-fast) */
 uint32_t vcpu_apic_id(unsigned i);
 bool vcpu_halted(unsigned i);
+
+/*
+ * ---- migration support (cpu/kvm-state.c) ----
+ * kvm_create_vcpus registers, through include/vmstate.h, one "cpu" section
+ * per vCPU (instance = index: regs, sregs, FPU/XSAVE, XCRs, MSRs incl. TSC
+ * and kvmclock's, LAPIC, vcpu events, mp_state, debug registers) and the
+ * VM-wide "kvm-irqchip" (PIC pair, IOAPIC), "kvm-pit" and "kvm-clock"
+ * (KVM_GET/SET_CLOCK) sections.  They save and load with the vCPUs paused.
+ */
+int kvm_state_register(void);
+/* Auto-converge: vCPUs spend percent (0..99) of each 10 ms period asleep
+ * outside KVM_RUN.  0 = full speed. */
+void vcpus_set_throttle(unsigned percent);
+unsigned vcpus_throttle(void);
 
 #endif

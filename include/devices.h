@@ -33,19 +33,17 @@ void rtc_set_memory_info(RtcState *s, uint64_t below_4g, uint64_t above_4g, unsi
 #define RTC_ISA_IRQ 8
 
 /* hw/input/i8042.c: keyboard controller at 0x60/0x64, IRQ 1/12; the reset
- * line (command 0xfe) and A20 gate. */
+ * line (command 0xfe) and A20 gate; behind it a PS/2 keyboard (scancode
+ * sets 1/2/3, translated to set 1 by the controller when the command byte
+ * asks) and a PS/2 mouse (IntelliMouse wheel), both registered with the
+ * input layer (include/ui.h) as key and relative-pointer handlers. */
 typedef struct I8042State I8042State;
 I8042State *i8042_create(void);
-/*
- * Input from the keyboard side (for the UI): queue one byte as the keyboard
- * sends it; dropped while the guest has scanning disabled (0xf5).  The
- * byte reaches the guest unchanged, so the caller sends set-1 codes when
- * i8042_kbd_translating() (command byte bit 6) and set-2 codes otherwise.
- */
+/* The controller i8042_create made last (NULL before): for tests. */
+I8042State *i8042_instance(void);
+/* Old raw-byte interface (monitor sendkey until it moves to the input layer). */
 void i8042_kbd_put(I8042State *s, uint8_t scancode);
 bool i8042_kbd_translating(const I8042State *s);
-/* The controller i8042_create made last (NULL before): for the monitor. */
-I8042State *i8042_instance(void);
 
 /* hw/misc/debugexit.c: -device isa-debug-exit,iobase=,iosize= : a write of
  * v exits vmm with status (v << 1) | 1. */
@@ -146,5 +144,18 @@ int isa_debugcon_new(Opts *o, const char *what);
 int virtio_blk_pci_new(Opts *o, const char *what);
 int virtio_net_pci_new(Opts *o, const char *what);
 int virtio_balloon_pci_new(Opts *o, const char *what);
+
+/* hw/virtio/virtio-input.c: -device virtio-tablet-pci (absolute pointer),
+ * virtio-keyboard-pci, virtio-mouse-pci (virtio 1.2 section 5.8). */
+int virtio_tablet_pci_new(Opts *o, const char *what);
+int virtio_keyboard_pci_new(Opts *o, const char *what);
+int virtio_mouse_pci_new(Opts *o, const char *what);
+
+/* hw/display/vga-pci.c: the standard VGA, 1234:1111 (-vga std, -device
+ * VGA,vgamem_mb=N,addr=,romfile=): legacy ports and window, Bochs VBE,
+ * linear framebuffer in BAR0, MMIO registers in BAR2, SeaVGABIOS as its
+ * option ROM.  The machine creates it at 00:02.0 for -vga std. */
+int vga_pci_new(Opts *o, const char *what);
+#define VGA_DEFAULT_ROM "/usr/share/seabios/vgabios-stdvga.bin"
 
 #endif

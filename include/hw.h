@@ -65,20 +65,91 @@ static inline int mmio_region_add(uint64_t base, uint64_t len, const MemOps *ops
 
 /* ---- guest RAM (hw/core/memory.c) ---- */
 typedef struct RamBlock {
-    uint64_t gpa;     /* guest physical start */
-    uint64_t size;
+    uint64_t gpa;     /* guest physical start (while mapped) */
+    uint64_t size;    /* a multiple of 4 KiB */
     uint8_t *host;    /* host mapping */
+    const char *name; /* "pc.ram", "pc.ram.high", "vga.vram": migration's id */
+    unsigned flags;   /* RAM_* */
+    bool mapped;      /* false while e.g. its PCI BAR does not decode */
 } RamBlock;
-/* Registered by the machine: RAM below the PCI hole, RAM above 4 GiB, ROMs. */
+#define RAM_READONLY 1u     /* ROM: guest writes do not reach it (KVM_MEM_READONLY) */
+#define RAM_NO_MIGRATE 2u   /* not sent by migration (firmware ROM: both sides load it) */
+#define RAM_DEVICE 4u       /* device memory (VGA VRAM): not the guest's system RAM */
+/*
+ * Register a block (RAM below the PCI hole, RAM above 4 GiB, ROMs, VGA
+ * VRAM).  gpa == RAM_UNMAPPED registers it unmapped.  Returns its index
+ * (stable for the process), or -1 with a message.  The accelerator maps it
+ * (ram_set_accel_backend).
+ */
+#define RAM_UNMAPPED UINT64_MAX
+int guest_ram_register(const char *name, uint64_t gpa, uint64_t size, uint8_t *host,
+                       unsigned flags);
+/* Old form for tests: an unnamed, writable, mapped block. */
 void guest_ram_add(uint64_t gpa, uint64_t size, uint8_t *host);
+/* Move block idx to gpa (RAM_UNMAPPED: unmap), e.g. a RAM-backed PCI BAR.
+ * Every dirty-tracking client sees the whole block dirty afterwards (the
+ * accelerator's log does not survive a slot change).  -1 with a message. */
+int guest_ram_move(unsigned idx, uint64_t gpa);
 void guest_ram_clear(void);
 unsigned guest_ram_count(void);
 const RamBlock *guest_ram_block(unsigned i);
+/* Index of the block named name, or -1. */
+int guest_ram_find(const char *name);
 /*
- * Host pointer for [gpa, gpa+len) if it lies entirely inside one RAM block,
- * else NULL.  Every guest-supplied address goes through this.
+ * Host pointer for [gpa, gpa+len) if it lies entirely inside one mapped RAM
+ * block, else NULL.  Every guest-supplied address goes through this.
+ *
+ * A device that writes guest RAM through such a pointer (DMA) must call
+ * ram_mark_dirty() for what it wrote once the data is there (at I/O
+ * completion, not at map time), or migration and the display miss it.
+ * guest_mem_write() and phys_write() do that themselves.
  */
 void *guest_mem_map(uint64_t gpa, uint64_t len);
+
+/*
+ * ---- dirty page tracking (hw/core/memory.c) ----
+ * Each client (the display, migration) has its own bitmap per block, one
+ * bit per 4 KiB page.  Pages become dirty from the accelerator's log (KVM's
+ * KVM_GET_DIRTY_LOG, pulled in by ram_dirty_sync) and from host-side writes
+ * (ram_mark_dirty).  Bitmaps are updated with atomic operations: any thread
+ * may mark; ram_dirty_sync and start/stop need the big lock.
+ */
+typedef enum { DIRTY_CLIENT_DISPLAY, DIRTY_CLIENT_MIGRATION, DIRTY_CLIENT_COUNT } DirtyClient;
+#define RAM_PAGE_SIZE 4096ULL
+/* Start tracking block idx for client c, every page initially clean (set
+ * all with ram_dirty_set_all).  Turns the accelerator's log on for the
+ * block when the first client starts.  -1 with a message. */
+int ram_dirty_start(unsigned idx, DirtyClient c);
+void ram_dirty_stop(unsigned idx, DirtyClient c);
+bool ram_dirty_tracking(unsigned idx, DirtyClient c);
+void ram_dirty_set_all(unsigned idx, DirtyClient c);
+/* Pull the accelerator's log of block idx into every tracking client's
+ * bitmap.  Lock held.  -1 on an accelerator error. */
+int ram_dirty_sync(unsigned idx);
+/* Were any pages of [off, off+len) of block idx dirty for c?  Clears them. */
+bool ram_dirty_test_and_clear(unsigned idx, DirtyClient c, uint64_t off, uint64_t len);
+/* Dirty pages of block idx for c (a count; sync first). */
+uint64_t ram_dirty_count(unsigned idx, DirtyClient c);
+/* Host-side write into guest RAM (DMA, qtest, VGA's legacy window): mark
+ * those pages for every client tracking them.  Cheap when nobody tracks. */
+void ram_mark_dirty(uint64_t gpa, uint64_t len);
+void ram_block_mark_dirty(unsigned idx, uint64_t off, uint64_t len);
+
+/*
+ * The accelerator's side (cpu/kvm.c installs one; qtest has none and then
+ * only host-side writes are tracked).  map is called for each mapped block
+ * when the backend is installed and again when a block moves or its
+ * logging changes; sync_dirty ORs the pages written since the last call
+ * into bitmap (bit i of bitmap[i / 64] = page i) and clears its log.
+ */
+typedef struct RamAccelBackend {
+    int (*map)(void *opaque, unsigned idx, const RamBlock *rb, bool log_dirty);
+    void (*unmap)(void *opaque, unsigned idx, const RamBlock *rb);
+    int (*sync_dirty)(void *opaque, unsigned idx, const RamBlock *rb, uint64_t *bitmap);
+    void *opaque;
+} RamAccelBackend;
+int ram_set_accel_backend(const RamAccelBackend *b);
+
 /* Copy helpers; return 0, or -1 if any byte is outside RAM. */
 int guest_mem_read(uint64_t gpa, void *buf, uint64_t len);
 int guest_mem_write(uint64_t gpa, const void *buf, uint64_t len);
@@ -201,6 +272,9 @@ typedef enum {
     RUN_STATE_PAUSED,           /* "paused": stopped by the monitor */
     RUN_STATE_SHUTDOWN,         /* "shutdown": guest powered off with -no-shutdown */
     RUN_STATE_INTERNAL_ERROR,   /* "internal-error": KVM could not go on */
+    RUN_STATE_INMIGRATE,        /* "inmigrate": -incoming, waiting for the stream */
+    RUN_STATE_FINISH_MIGRATE,   /* "finish-migrate": source in stop-and-copy */
+    RUN_STATE_POSTMIGRATE,      /* "postmigrate": source after a completed migration */
 } RunState;
 RunState runstate_get(void);
 void runstate_set(RunState s);

@@ -21,6 +21,8 @@
 #define PC_HIGH_RAM_START 0x100000000ULL
 #define PC_BIOS_AREA_START 0xe0000ULL    /* legacy BIOS shadow 0xe0000-0xfffff */
 #define PC_EBDA_START 0x9fc00ULL         /* low RAM ends at 639 KiB */
+#define PC_VGA_WINDOW_START 0xa0000ULL   /* legacy VGA memory: MMIO, not RAM */
+#define PC_VGA_WINDOW_END 0xc0000ULL
 #define PC_IOAPIC_BASE 0xfec00000ULL
 #define PC_LAPIC_BASE 0xfee00000ULL
 
@@ -58,6 +60,8 @@ typedef struct MachineConfig {
     bool boot_menu;             /* -boot menu=on */
     bool nographic;             /* -nographic: firmware text goes to COM1 */
     bool snapshot;              /* -snapshot: every drive gets a temporary overlay */
+    const char *vga;            /* -vga std|none; NULL = std unless -nodefaults */
+    bool nodefaults;            /* -nodefaults */
 } MachineConfig;
 
 /* ---- e820 (hw/i386/e820.c) ---- */

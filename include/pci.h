@@ -53,6 +53,8 @@ typedef struct PCIBar {
     const MemOps *ops;
     void *opaque;
     uint64_t mapped_addr;   /* where it is currently mapped; UINT64_MAX if not */
+    bool ram_backed;        /* backed by guest RAM block ram_block (no ops) */
+    unsigned ram_block;
 } PCIBar;
 
 struct PCIDevice {
@@ -83,6 +85,16 @@ int pci_register_device(PCIDevice *d, int devfn);   /* 0, or -1 if taken */
 void pci_register_bar(PCIDevice *d, int bar, uint64_t size, uint32_t flags,
                       const MemOps *ops, void *opaque);
 /* Add a capability of len bytes; returns its config offset (0 if full). */
+/* A memory BAR backed by guest RAM block ram_idx (VGA's framebuffer):
+ * decoding maps the block there (guest_ram_move) so the guest reaches it
+ * without exits; the block's size is the BAR's. */
+void pci_register_bar_ram(PCIDevice *d, int bar, uint32_t flags, unsigned ram_idx);
+/* Migration: config space (BARs, command, INTx line) and MSI-X state.
+ * Embed it in a device's description with VMSTATE_STRUCT(pci, T,
+ * vmstate_pci_device) where "pci" is the PCIDevice member; its post_load
+ * remaps BARs and re-derives INTx and MSI-X routes. */
+struct VMStateDescription;
+extern const struct VMStateDescription vmstate_pci_device;
 uint8_t pci_add_capability(PCIDevice *d, uint8_t cap_id, uint8_t len);
 /* Generic config accessors (the default behaviour devices call into). */
 uint32_t pci_default_config_read(PCIDevice *d, uint32_t addr, unsigned len);

@@ -125,6 +125,9 @@ bool vclock_running(void);
 void vclock_set_manual(bool manual);   /* qtest: clock moves only by vclock_warp */
 /* Advance the manual virtual clock to ns, firing timers on the way in order. */
 void vclock_warp(int64_t target_ns);
+/* Migration: the destination continues the source's virtual clock.  Set
+ * while the clock is stopped; timers keep their absolute deadlines. */
+void vclock_set_ns(int64_t ns);
 /* ns until the next virtual-clock timer (-1 if none): qtest's bare clock_step. */
 int64_t vclock_next_deadline_ns(void);
 

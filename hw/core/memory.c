@@ -161,18 +161,88 @@ bool as_write(AddressSpace *as, uint64_t addr, unsigned size, uint64_t val)
 #define MAX_RAM_BLOCKS 32
 static RamBlock ram_blocks[MAX_RAM_BLOCKS];
 static unsigned n_ram_blocks;
+static const RamAccelBackend *ram_accel;
 
-void guest_ram_add(uint64_t gpa, uint64_t size, uint8_t *host)
+/* Dirty bitmaps: dirty[block][client], NULL while that client does not
+ * track the block.  dirty_clients counts the non-NULL ones so that
+ * ram_mark_dirty costs one load when nobody tracks anything. */
+static uint64_t *dirty[MAX_RAM_BLOCKS][DIRTY_CLIENT_COUNT];
+static unsigned dirty_clients;
+
+static bool block_logging(unsigned idx)
+{
+    for (unsigned c = 0; c < DIRTY_CLIENT_COUNT; c++) {
+        if (dirty[idx][c])
+            return true;
+    }
+    return false;
+}
+
+static uint64_t block_pages(unsigned idx)
+{
+    return (ram_blocks[idx].size + RAM_PAGE_SIZE - 1) / RAM_PAGE_SIZE;
+}
+
+static int accel_map(unsigned idx)
+{
+    const RamBlock *rb = &ram_blocks[idx];
+    if (!ram_accel || !rb->mapped)
+        return 0;
+    return ram_accel->map(ram_accel->opaque, idx, rb, block_logging(idx));
+}
+
+int guest_ram_register(const char *name, uint64_t gpa, uint64_t size, uint8_t *host,
+                       unsigned flags)
 {
     if (n_ram_blocks == MAX_RAM_BLOCKS) {
         error_report("guest RAM: too many blocks (at most %d)", MAX_RAM_BLOCKS);
-        return;
+        return -1;
     }
-    ram_blocks[n_ram_blocks++] = (RamBlock){ .gpa = gpa, .size = size, .host = host };
+    unsigned idx = n_ram_blocks++;
+    ram_blocks[idx] = (RamBlock){ .gpa = gpa == RAM_UNMAPPED ? 0 : gpa, .size = size,
+                                  .host = host, .name = name, .flags = flags,
+                                  .mapped = gpa != RAM_UNMAPPED };
+    if (accel_map(idx) < 0) {
+        n_ram_blocks--;
+        return -1;
+    }
+    return (int)idx;
+}
+
+void guest_ram_add(uint64_t gpa, uint64_t size, uint8_t *host)
+{
+    guest_ram_register(NULL, gpa, size, host, 0);
+}
+
+int guest_ram_move(unsigned idx, uint64_t gpa)
+{
+    if (idx >= n_ram_blocks)
+        return -1;
+    RamBlock *rb = &ram_blocks[idx];
+    if (rb->mapped && gpa == rb->gpa)
+        return 0;
+    if (rb->mapped && ram_accel)
+        ram_accel->unmap(ram_accel->opaque, idx, rb);
+    rb->mapped = gpa != RAM_UNMAPPED;
+    if (rb->mapped)
+        rb->gpa = gpa;
+    for (unsigned c = 0; c < DIRTY_CLIENT_COUNT; c++) {
+        if (dirty[idx][c])
+            ram_dirty_set_all(idx, c);
+    }
+    if (accel_map(idx) < 0) {
+        rb->mapped = false;
+        return -1;
+    }
+    return 0;
 }
 
 void guest_ram_clear(void)
 {
+    for (unsigned i = 0; i < n_ram_blocks; i++) {
+        for (unsigned c = 0; c < DIRTY_CLIENT_COUNT; c++)
+            ram_dirty_stop(i, c);
+    }
     n_ram_blocks = 0;
 }
 
@@ -186,12 +256,160 @@ const RamBlock *guest_ram_block(unsigned i)
     return i < n_ram_blocks ? &ram_blocks[i] : NULL;
 }
 
-/* The block containing gpa, or NULL. */
+int guest_ram_find(const char *name)
+{
+    for (unsigned i = 0; i < n_ram_blocks; i++) {
+        if (ram_blocks[i].name && !strcmp(ram_blocks[i].name, name))
+            return (int)i;
+    }
+    return -1;
+}
+
+int ram_set_accel_backend(const RamAccelBackend *b)
+{
+    ram_accel = b;
+    for (unsigned i = 0; i < n_ram_blocks; i++) {
+        if (accel_map(i) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- dirty tracking ---- */
+
+int ram_dirty_start(unsigned idx, DirtyClient c)
+{
+    if (idx >= n_ram_blocks || c >= DIRTY_CLIENT_COUNT)
+        return -1;
+    if (dirty[idx][c])
+        return 0;
+    bool was_logging = block_logging(idx);
+    dirty[idx][c] = xzalloc((block_pages(idx) + 63) / 64 * sizeof(uint64_t));
+    __atomic_add_fetch(&dirty_clients, 1, __ATOMIC_SEQ_CST);
+    if (!was_logging && accel_map(idx) < 0) {
+        ram_dirty_stop(idx, c);
+        error_report("guest RAM '%s': cannot start dirty logging",
+                     ram_blocks[idx].name ? ram_blocks[idx].name : "?");
+        return -1;
+    }
+    /* Drop what the accelerator logged before this client existed. */
+    if (!was_logging)
+        ram_dirty_sync(idx);
+    memset(dirty[idx][c], 0, (block_pages(idx) + 63) / 64 * sizeof(uint64_t));
+    return 0;
+}
+
+void ram_dirty_stop(unsigned idx, DirtyClient c)
+{
+    if (idx >= n_ram_blocks || c >= DIRTY_CLIENT_COUNT || !dirty[idx][c])
+        return;
+    uint64_t *bm = dirty[idx][c];
+    __atomic_store_n(&dirty[idx][c], NULL, __ATOMIC_SEQ_CST);
+    __atomic_sub_fetch(&dirty_clients, 1, __ATOMIC_SEQ_CST);
+    free(bm);
+    if (!block_logging(idx))
+        accel_map(idx);
+}
+
+bool ram_dirty_tracking(unsigned idx, DirtyClient c)
+{
+    return idx < n_ram_blocks && c < DIRTY_CLIENT_COUNT && dirty[idx][c];
+}
+
+void ram_dirty_set_all(unsigned idx, DirtyClient c)
+{
+    if (!ram_dirty_tracking(idx, c))
+        return;
+    ram_block_mark_dirty(idx, 0, ram_blocks[idx].size);
+}
+
+int ram_dirty_sync(unsigned idx)
+{
+    if (idx >= n_ram_blocks || !block_logging(idx) || !ram_accel || !ram_blocks[idx].mapped)
+        return 0;
+    uint64_t words = (block_pages(idx) + 63) / 64;
+    uint64_t *log = xzalloc(words * sizeof(uint64_t));
+    int ret = ram_accel->sync_dirty(ram_accel->opaque, idx, &ram_blocks[idx], log);
+    for (unsigned c = 0; ret == 0 && c < DIRTY_CLIENT_COUNT; c++) {
+        uint64_t *bm = dirty[idx][c];
+        for (uint64_t w = 0; bm && w < words; w++) {
+            if (log[w])
+                __atomic_fetch_or(&bm[w], log[w], __ATOMIC_RELAXED);
+        }
+    }
+    free(log);
+    return ret;
+}
+
+bool ram_dirty_test_and_clear(unsigned idx, DirtyClient c, uint64_t off, uint64_t len)
+{
+    if (!ram_dirty_tracking(idx, c) || len == 0 || off >= ram_blocks[idx].size)
+        return false;
+    uint64_t *bm = dirty[idx][c];
+    uint64_t first = off / RAM_PAGE_SIZE;
+    uint64_t last = (MIN(off + len, ram_blocks[idx].size) - 1) / RAM_PAGE_SIZE;
+    bool any = false;
+    for (uint64_t p = first; p <= last;) {
+        uint64_t w = p / 64, bit = p % 64;
+        uint64_t nbits = MIN(64 - bit, last - p + 1);
+        uint64_t mask = (nbits == 64 ? ~0ULL : ((1ULL << nbits) - 1)) << bit;
+        if (__atomic_load_n(&bm[w], __ATOMIC_RELAXED) & mask)
+            any |= (__atomic_fetch_and(&bm[w], ~mask, __ATOMIC_RELAXED) & mask) != 0;
+        p += nbits;
+    }
+    return any;
+}
+
+uint64_t ram_dirty_count(unsigned idx, DirtyClient c)
+{
+    if (!ram_dirty_tracking(idx, c))
+        return 0;
+    uint64_t n = 0, words = (block_pages(idx) + 63) / 64;
+    for (uint64_t w = 0; w < words; w++)
+        n += __builtin_popcountll(__atomic_load_n(&dirty[idx][c][w], __ATOMIC_RELAXED));
+    return n;
+}
+
+void ram_block_mark_dirty(unsigned idx, uint64_t off, uint64_t len)
+{
+    if (idx >= n_ram_blocks || len == 0 || off >= ram_blocks[idx].size)
+        return;
+    uint64_t first = off / RAM_PAGE_SIZE;
+    uint64_t last = (MIN(off + len, ram_blocks[idx].size) - 1) / RAM_PAGE_SIZE;
+    for (unsigned c = 0; c < DIRTY_CLIENT_COUNT; c++) {
+        uint64_t *bm = __atomic_load_n(&dirty[idx][c], __ATOMIC_ACQUIRE);
+        for (uint64_t p = first; bm && p <= last;) {
+            uint64_t bit = p % 64, nbits = MIN(64 - bit, last - p + 1);
+            uint64_t mask = (nbits == 64 ? ~0ULL : ((1ULL << nbits) - 1)) << bit;
+            __atomic_fetch_or(&bm[p / 64], mask, __ATOMIC_RELAXED);
+            p += nbits;
+        }
+    }
+}
+
+static const RamBlock *ram_block_at(uint64_t gpa);
+
+void ram_mark_dirty(uint64_t gpa, uint64_t len)
+{
+    if (!__atomic_load_n(&dirty_clients, __ATOMIC_RELAXED))
+        return;
+    while (len) {
+        const RamBlock *b = ram_block_at(gpa);
+        if (!b)
+            return;
+        uint64_t off = gpa - b->gpa, n = MIN(len, b->size - off);
+        ram_block_mark_dirty((unsigned)(b - ram_blocks), off, n);
+        gpa += n;
+        len -= n;
+    }
+}
+
+/* The mapped block containing gpa, or NULL. */
 static const RamBlock *ram_block_at(uint64_t gpa)
 {
     for (unsigned i = 0; i < n_ram_blocks; i++) {
         const RamBlock *b = &ram_blocks[i];
-        if (gpa >= b->gpa && gpa - b->gpa < b->size)
+        if (b->mapped && gpa >= b->gpa && gpa - b->gpa < b->size)
             return b;
     }
     return NULL;
@@ -202,7 +420,7 @@ static uint64_t bytes_to_next_ram(uint64_t gpa, uint64_t max)
 {
     for (unsigned i = 0; i < n_ram_blocks; i++) {
         const RamBlock *b = &ram_blocks[i];
-        if (b->gpa > gpa && b->gpa - gpa < max)
+        if (b->mapped && b->gpa > gpa && b->gpa - gpa < max)
             max = b->gpa - gpa;
     }
     return max;
@@ -233,10 +451,12 @@ static int ram_copy(uint64_t gpa, uint8_t *buf, uint64_t len, bool to_guest, boo
         uint64_t off = gpa - b->gpa;
         uint64_t n = MIN(len, b->size - off);
         if (copy) {
-            if (to_guest)
+            if (to_guest) {
                 memcpy(b->host + off, buf, n);
-            else
+                ram_block_mark_dirty((unsigned)(b - ram_blocks), off, n);
+            } else {
                 memcpy(buf, b->host + off, n);
+            }
         }
         buf += n;
         gpa += n;
@@ -293,10 +513,12 @@ static void phys_access(uint64_t gpa, uint8_t *buf, uint64_t len, bool is_write)
         if (b) {
             uint64_t off = gpa - b->gpa;
             n = MIN(len, b->size - off);
-            if (is_write)
+            if (is_write) {
                 memcpy(b->host + off, buf, n);
-            else
+                ram_block_mark_dirty((unsigned)(b - ram_blocks), off, n);
+            } else {
                 memcpy(buf, b->host + off, n);
+            }
         } else {
             n = mmio_chunk(gpa, bytes_to_next_ram(gpa, len));
             if (is_write) {

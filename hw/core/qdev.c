@@ -15,6 +15,10 @@ static const DeviceType device_types[] = {
     { "virtio-net-pci", "PCI", "virtio network device", virtio_net_pci_new },
     { "virtio-balloon-pci", "PCI", "virtio memory balloon", virtio_balloon_pci_new },
     { "e1000", "PCI", "Intel Gigabit Ethernet", e1000_pci_new },
+    { "VGA", "PCI", "standard VGA (Bochs VBE)", vga_pci_new },
+    { "virtio-tablet-pci", "PCI", "virtio absolute pointer (tablet)", virtio_tablet_pci_new },
+    { "virtio-keyboard-pci", "PCI", "virtio keyboard", virtio_keyboard_pci_new },
+    { "virtio-mouse-pci", "PCI", "virtio relative pointer", virtio_mouse_pci_new },
     { "isa-debugcon", "ISA", "ISA debug console (e.g. SeaBIOS's log at 0x402)", isa_debugcon_new },
 };
 

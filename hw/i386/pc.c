@@ -86,9 +86,18 @@ static int pc_alloc_ram(void)
     }
     madvise(pc.ram, size, MADV_HUGEPAGE);
     pc_ram_split(size, &pc.below_4g, &pc.above_4g);
-    guest_ram_add(0, pc.below_4g, pc.ram);
-    if (pc.above_4g)
-        guest_ram_add(PC_HIGH_RAM_START, pc.above_4g, pc.ram + pc.below_4g);
+    /* 0xa0000-0xbffff is the VGA window (MMIO of the VGA device, or
+     * unassigned): below 4 GiB RAM is two blocks around it. */
+    uint64_t hole = MIN(pc.below_4g, PC_VGA_WINDOW_START);
+    if (guest_ram_register("pc.ram.low", 0, hole, pc.ram, 0) < 0)
+        return -1;
+    if (pc.below_4g > PC_VGA_WINDOW_END &&
+        guest_ram_register("pc.ram", PC_VGA_WINDOW_END, pc.below_4g - PC_VGA_WINDOW_END,
+                           pc.ram + PC_VGA_WINDOW_END, 0) < 0)
+        return -1;
+    if (pc.above_4g &&
+        guest_ram_register("pc.ram.high", PC_HIGH_RAM_START, pc.above_4g, pc.ram + pc.below_4g, 0) < 0)
+        return -1;
     e820_build(&pc.e820, pc.below_4g, pc.above_4g);
     return 0;
 }
@@ -104,11 +113,8 @@ static int pc_init_kvm(void)
     };
     if (kvm_init(&kc) < 0)
         return -1;
-    for (unsigned i = 0; i < guest_ram_count(); i++) {
-        const RamBlock *rb = guest_ram_block(i);
-        if (kvm_map_ram(rb->gpa, rb->size, rb->host, false) < 0)
-            return -1;
-    }
+    if (kvm_ram_backend_install() < 0)
+        return -1;
     return kvm_create_irqchip();
 }
 
@@ -245,8 +251,35 @@ static int pc_create_legacy_nic(NetLegacyNic *nic)
 /* In QEMU's order: the PC's own IDE controller (always there, as in QEMU's
  * pc), -device in command-line order, then the devices that -drive
  * if=virtio and -net nic imply. */
+/* QEMU's rule: the standard VGA at 00:02.0 unless -vga none, -nodefaults
+ * (without -vga) or a -device VGA of the user's own. */
+static bool pc_wants_default_vga(void)
+{
+    if (pc.cfg.vga)
+        return !strcmp(pc.cfg.vga, "std");
+    if (pc.cfg.nodefaults)
+        return false;
+    for (unsigned i = 0; i < pc.cfg.ndevices; i++) {
+        if (!strncmp(pc.cfg.devices[i], "VGA", 3) &&
+            (pc.cfg.devices[i][3] == 0 || pc.cfg.devices[i][3] == ','))
+            return false;
+    }
+    return true;
+}
+
+static int pc_create_vga(void)
+{
+    char err[128];
+    Opts *o = opts_parse("addr=02.0", NULL, err, sizeof(err));
+    int ret = o ? vga_pci_new(o, "-vga std") : -1;
+    opts_free(o);
+    return ret;
+}
+
 static int pc_create_devices(void)
 {
+    if (pc_wants_default_vga() && pc_create_vga() < 0)
+        return -1;
     if (piix3_ide_create(pc.ide_drives) < 0)
         return -1;
     for (unsigned i = 0; i < pc.cfg.ndevices; i++)
@@ -498,7 +531,7 @@ int pc_machine_init(const MachineConfig *cfg)
     if (cfg->qtest)
         return 0;
     kvm_set_boot_state(&boot);
-    if (kvm_create_vcpus() < 0)
+    if (kvm_create_vcpus() < 0 || kvm_state_register() < 0)
         return -1;
     vcpus_reset();
     return 0;

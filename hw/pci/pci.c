@@ -173,6 +173,18 @@ void pci_register_bar(PCIDevice *d, int bar, uint64_t size, uint32_t flags,
     }
 }
 
+void pci_register_bar_ram(PCIDevice *d, int bar, uint32_t flags, unsigned ram_idx)
+{
+    const RamBlock *rb = guest_ram_block(ram_idx);
+    if (!rb || (flags & PCI_BAR_IO)) {
+        error_report("PCI device '%s': BAR %d: no such RAM block", d->name, bar);
+        return;
+    }
+    pci_register_bar(d, bar, rb->size, flags, NULL, NULL);
+    d->bars[bar].ram_backed = true;
+    d->bars[bar].ram_block = ram_idx;
+}
+
 uint8_t pci_add_capability(PCIDevice *d, uint8_t cap_id, uint8_t len)
 {
     unsigned off = (d->cap_next + 3) & ~3u;
@@ -225,7 +237,10 @@ static void bar_unmap(PCIBar *b)
 {
     if (b->mapped_addr == BAR_UNMAPPED)
         return;
-    as_del(bar_space(b), b->mapped_addr, b->opaque);
+    if (b->ram_backed)
+        guest_ram_move(b->ram_block, RAM_UNMAPPED);
+    else
+        as_del(bar_space(b), b->mapped_addr, b->opaque);
     b->mapped_addr = BAR_UNMAPPED;
 }
 
@@ -239,8 +254,12 @@ static void bar_map(PCIDevice *d, int i, uint64_t addr)
                     PCI_SLOT(d->devfn), PCI_FUNC(d->devfn), d->name, i, addr, o->name);
         return;
     }
-    if (as_add(as, addr, b->size, b->ops, b->opaque, d->name) == 0)
+    if (b->ram_backed) {
+        if (guest_ram_move(b->ram_block, addr) == 0)
+            b->mapped_addr = addr;
+    } else if (as_add(as, addr, b->size, b->ops, b->opaque, d->name) == 0) {
         b->mapped_addr = addr;
+    }
 }
 
 static void pci_update_mappings(PCIDevice *d)

@@ -49,8 +49,11 @@ static VirtIOBalloon *balloon;
 static uint64_t guest_ram_size(void)
 {
     uint64_t sum = 0;
-    for (unsigned i = 0; i < guest_ram_count(); i++)
-        sum += guest_ram_block(i)->size;
+    for (unsigned i = 0; i < guest_ram_count(); i++) {
+        const RamBlock *rb = guest_ram_block(i);
+        if (!(rb->flags & (RAM_DEVICE | RAM_READONLY)))
+            sum += rb->size;
+    }
     return sum;
 }
 

@@ -1,0 +1,3 @@
+/* STUB (lead): replaced by the display helper. */
+#include "ui.h"
+void display_monitor_init(void) {}
