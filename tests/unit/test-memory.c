@@ -380,6 +380,115 @@ START_TEST(runstate_stop_start_events)
 }
 END_TEST
 
+/* ---- named blocks, moves and dirty tracking ---- */
+
+/* A fake accelerator: records maps and hands out a prepared dirty log. */
+static struct {
+    unsigned maps, unmaps;
+    bool last_log;
+    uint64_t last_gpa;
+    uint64_t log[4];
+} fake_accel;
+
+static int fake_map(void *opaque, unsigned idx, const RamBlock *rb, bool log_dirty)
+{
+    fake_accel.maps++;
+    fake_accel.last_log = log_dirty;
+    fake_accel.last_gpa = rb->gpa;
+    return 0;
+}
+
+static void fake_unmap(void *opaque, unsigned idx, const RamBlock *rb)
+{
+    fake_accel.unmaps++;
+}
+
+static int fake_sync(void *opaque, unsigned idx, const RamBlock *rb, uint64_t *bitmap)
+{
+    for (unsigned i = 0; i < 4; i++) {
+        bitmap[i] |= fake_accel.log[i];
+        fake_accel.log[i] = 0;
+    }
+    return 0;
+}
+
+static const RamAccelBackend fake_backend = { fake_map, fake_unmap, fake_sync, NULL };
+
+START_TEST(ram_blocks_named_and_moved)
+{
+    static uint8_t ram[64 * 1024], vram[16 * 1024];
+    guest_ram_clear();
+    memset(&fake_accel, 0, sizeof(fake_accel));
+    ck_assert_int_eq(ram_set_accel_backend(&fake_backend), 0);
+    ck_assert_int_eq(guest_ram_register("pc.ram", 0, sizeof(ram), ram, 0), 0);
+    int v = guest_ram_register("vga.vram", RAM_UNMAPPED, sizeof(vram), vram, RAM_DEVICE);
+    ck_assert_int_eq(v, 1);
+    ck_assert_uint_eq(fake_accel.maps, 1);          /* the unmapped block is not mapped */
+    ck_assert_int_eq(guest_ram_find("vga.vram"), 1);
+    ck_assert_int_eq(guest_ram_find("nope"), -1);
+    ck_assert_ptr_null(guest_mem_map(0x100000, 1));
+    ck_assert_int_eq(guest_ram_move(1, 0x100000), 0);
+    ck_assert_ptr_eq(guest_mem_map(0x100004, 4), vram + 4);
+    ck_assert_uint_eq(fake_accel.last_gpa, 0x100000);
+    ck_assert_int_eq(guest_ram_move(1, RAM_UNMAPPED), 0);
+    ck_assert_uint_eq(fake_accel.unmaps, 1);
+    ck_assert_ptr_null(guest_mem_map(0x100004, 4));
+    ram_set_accel_backend(NULL);
+    guest_ram_clear();
+}
+END_TEST
+
+START_TEST(ram_dirty_clients)
+{
+    static uint8_t ram[256 * 1024];
+    guest_ram_clear();
+    memset(&fake_accel, 0, sizeof(fake_accel));
+    ram_set_accel_backend(&fake_backend);
+    ck_assert_int_eq(guest_ram_register("pc.ram", 0, sizeof(ram), ram, 0), 0);
+    ck_assert(!fake_accel.last_log);
+    /* Nobody tracks: marking is a no-op. */
+    ram_mark_dirty(0x1000, 1);
+    ck_assert_int_eq(ram_dirty_start(0, DIRTY_CLIENT_MIGRATION), 0);
+    ck_assert(fake_accel.last_log);                 /* logging turned on */
+    ck_assert_uint_eq(ram_dirty_count(0, DIRTY_CLIENT_MIGRATION), 0);
+    ck_assert_int_eq(ram_dirty_start(0, DIRTY_CLIENT_DISPLAY), 0);
+
+    /* A host-side write marks both clients; test_and_clear is per client. */
+    uint32_t v = 7;
+    ck_assert_int_eq(guest_mem_write(0x3ffe, &v, sizeof(v)), 0);   /* pages 3 and 4 */
+    ck_assert_uint_eq(ram_dirty_count(0, DIRTY_CLIENT_MIGRATION), 2);
+    ck_assert(ram_dirty_test_and_clear(0, DIRTY_CLIENT_MIGRATION, 0x3000, 0x1000));
+    ck_assert(!ram_dirty_test_and_clear(0, DIRTY_CLIENT_MIGRATION, 0x3000, 0x1000));
+    ck_assert_uint_eq(ram_dirty_count(0, DIRTY_CLIENT_MIGRATION), 1);
+    ck_assert_uint_eq(ram_dirty_count(0, DIRTY_CLIENT_DISPLAY), 2);
+
+    /* The accelerator's log reaches every client on sync. */
+    fake_accel.log[0] = 1ULL << 10;
+    fake_accel.log[0] |= 1ULL << 63;
+    ck_assert_int_eq(ram_dirty_sync(0), 0);
+    ck_assert(ram_dirty_test_and_clear(0, DIRTY_CLIENT_DISPLAY, 10 * 4096, 1));
+    ck_assert(ram_dirty_test_and_clear(0, DIRTY_CLIENT_MIGRATION, 63 * 4096, 4096));
+    ck_assert(ram_dirty_test_and_clear(0, DIRTY_CLIENT_MIGRATION, 10 * 4096, 4096));
+
+    /* A range test spanning words clears exactly its pages. */
+    ram_dirty_set_all(0, DIRTY_CLIENT_MIGRATION);
+    ck_assert_uint_eq(ram_dirty_count(0, DIRTY_CLIENT_MIGRATION), 64);
+    ck_assert(ram_dirty_test_and_clear(0, DIRTY_CLIENT_MIGRATION, 60 * 4096, 4 * 4096));
+    ck_assert_uint_eq(ram_dirty_count(0, DIRTY_CLIENT_MIGRATION), 60);
+    /* Out-of-range queries are refused quietly. */
+    ck_assert(!ram_dirty_test_and_clear(0, DIRTY_CLIENT_MIGRATION, sizeof(ram), 4096));
+    ck_assert(!ram_dirty_test_and_clear(5, DIRTY_CLIENT_MIGRATION, 0, 4096));
+
+    ram_dirty_stop(0, DIRTY_CLIENT_MIGRATION);
+    ck_assert(fake_accel.last_log);                 /* the display still logs */
+    ram_dirty_stop(0, DIRTY_CLIENT_DISPLAY);
+    ck_assert(!fake_accel.last_log);
+    ck_assert(!ram_dirty_tracking(0, DIRTY_CLIENT_DISPLAY));
+    ram_set_accel_backend(NULL);
+    guest_ram_clear();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("memory");
@@ -396,5 +505,7 @@ int main(void)
     UNIT_TEST(s, reset_order);
     UNIT_TEST(s, runstate_requests);
     UNIT_TEST(s, runstate_stop_start_events);
+    UNIT_TEST(s, ram_blocks_named_and_moved);
+    UNIT_TEST(s, ram_dirty_clients);
     return unit_run(s);
 }
