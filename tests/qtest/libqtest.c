@@ -772,7 +772,9 @@ int qtest_run_targets(void (*fn)(const QTarget *t))
 {
     const char *vmm = getenv("VMM");
     const char *qemu = getenv("QEMU");
-    QTarget tv = { "vmm", vmm && *vmm ? vmm : "build/vmm", "-accel qtest -m 128M", false, true };
+    /* -nodefaults on both: no default VGA, so slots match QEMU's run. */
+    QTarget tv = { "vmm", vmm && *vmm ? vmm : "build/vmm", "-accel qtest -m 128M -nodefaults",
+                   false, true };
     QTarget tq = { "qemu", qemu && *qemu ? qemu : "qemu-system-x86_64", NULL, true, false };
     const char *only = getenv("QTEST_TARGET");   /* "vmm" or "qemu" to run one */
 
