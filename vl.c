@@ -591,6 +591,8 @@ static int opt_k(Options *o, const char *arg)
 static int opt_incoming(Options *o, const char *arg)
 {
     o->incoming = true;
+    /* The source still uses the images: no locks until the stream is in. */
+    blk_set_start_inactive(true);
     return migration_incoming_parse(arg);
 }
 

@@ -21,10 +21,12 @@ struct BlockBackend {
     int64_t length;
     unsigned in_flight;
     BlockStats stats;
+    bool inactive;              /* migration: format state closed, no lock */
     BlockBackend *next;
 };
 
 static BlockBackend *backends;
+static bool opens_inactive;     /* -incoming: new images start inactive */
 
 /* ---- format selection ---- */
 
@@ -137,6 +139,7 @@ static int open_medium(BlockBackend *blk, const char *what)
     if (!drv)
         drv = find_driver(&blk->opts, f, what);
     blk->bs = (BlockDriverState){ .drv = drv, .file = f, .opts = &blk->opts };
+    blk->inactive = opens_inactive;
     if (!drv || drv->open(&blk->bs, what) < 0) {
         blk->bs.drv = NULL;
         bfile_close(f);
@@ -469,6 +472,63 @@ int blk_pwrite(BlockBackend *blk, uint64_t offset, const void *buf, size_t len)
 int blk_flush(BlockBackend *blk)
 {
     return sync_rw(blk, BREQ_FLUSH, 0, NULL, 0);
+}
+
+/* ---- migration hand-over ---- */
+
+void blk_set_start_inactive(bool inactive)
+{
+    opens_inactive = inactive;
+    bfile_set_start_inactive(inactive);
+}
+
+/* The format's own state (qcow2: header, L1, refcounts) may be stale
+ * after another process wrote the image: closed here, re-read on activation.
+ * raw has none. */
+static bool has_format_state(const BlockBackend *blk)
+{
+    return blk->bs.drv && blk->bs.drv != &bdrv_raw;
+}
+
+int blk_inactivate_all(void)
+{
+    blk_drain_all();
+    for (BlockBackend *b = backends; b; b = b->next) {
+        if (b->inactive || !b->bs.file)
+            continue;
+        if (!b->opts.readonly && blk_flush(b) < 0) {
+            error_report("'%s': cannot flush before handing the image over", b->opts.file);
+            return -1;
+        }
+        if (has_format_state(b))
+            b->bs.drv->close(&b->bs);
+        bfile_unlock(b->bs.file);
+        b->inactive = true;
+    }
+    return 0;
+}
+
+int blk_activate_all(void)
+{
+    opens_inactive = false;
+    bfile_set_start_inactive(false);
+    for (BlockBackend *b = backends; b; b = b->next) {
+        if (!b->bs.file)
+            continue;
+        if (!b->inactive)
+            continue;
+        if (bfile_lock(b->bs.file) < 0)
+            return -1;
+        /* Re-read what the other process may have changed. */
+        if (has_format_state(b)) {
+            if (b->bs.opaque)
+                b->bs.drv->close(&b->bs);
+            if (b->bs.drv->open(&b->bs, b->opts.file) < 0)
+                return -1;
+        }
+        b->inactive = false;
+    }
+    return 0;
 }
 
 /* ---- medium swap for removable drives (used by block/removable.c) ---- */

@@ -88,13 +88,19 @@ struct BlockFile {
     bool ignore_flush;      /* cache=unsafe */
     bool discard;           /* discard=unmap: punch holes */
     bool is_blockdev;
+    bool locked;            /* holds its image lock bytes */
     size_t align;           /* request (offset/length) alignment */
     size_t mem_align;       /* buffer alignment */
     NativeAio *native;      /* libaio context, or NULL: thread pool */
 };
 
-/* Open, check and lock; NULL with a one-line message prefixed by what. */
+/* Open, check and lock (unless images start inactive: see
+ * blk_set_start_inactive); NULL with a one-line message prefixed by what. */
 BlockFile *bfile_open(const DriveOptions *o, const char *what);
+void bfile_set_start_inactive(bool inactive);
+/* Take the image lock (0, or -1 with QEMU's message) / drop it. */
+int bfile_lock(BlockFile *f);
+void bfile_unlock(BlockFile *f);
 void bfile_close(BlockFile *f);
 int64_t bfile_getlength(BlockFile *f);
 /* Asynchronous: req->done runs later on the main loop. */

@@ -231,6 +231,35 @@ static int setup_engine(BlockFile *f, const DriveOptions *o)
     return 0;
 }
 
+static bool start_inactive;
+
+void bfile_set_start_inactive(bool inactive)
+{
+    start_inactive = inactive;
+}
+
+int bfile_lock(BlockFile *f)
+{
+    if (f->locked)
+        return 0;
+    if (take_image_lock(f) < 0)
+        return -1;
+    f->locked = true;
+    return 0;
+}
+
+/* Releasing every lock byte we may hold (QEMU's bytes 100-103, 200-203). */
+void bfile_unlock(BlockFile *f)
+{
+    if (!f->locked)
+        return;
+    struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = LOCK_PERM_BASE,
+                        .l_len = LOCK_SHARED_BASE + 4 - LOCK_PERM_BASE };
+    if (fcntl(f->fd, F_OFD_SETLK, &fl) < 0)
+        warn_report("'%s': cannot release the image lock: %s", f->filename, strerror(errno));
+    f->locked = false;
+}
+
 BlockFile *bfile_open(const DriveOptions *o, const char *what)
 {
     struct stat st;
@@ -251,7 +280,7 @@ BlockFile *bfile_open(const DriveOptions *o, const char *what)
     f->ignore_flush = o->cache == BLK_CACHE_UNSAFE;
     f->discard = o->discard_unmap;
     f->is_blockdev = S_ISBLK(st.st_mode);
-    if (take_image_lock(f) < 0 || setup_engine(f, o) < 0) {
+    if ((!start_inactive && bfile_lock(f) < 0) || setup_engine(f, o) < 0) {
         bfile_close(f);
         return NULL;
     }

@@ -33,6 +33,9 @@ typedef struct VCpu {
     struct kvm_lapic_state initial_lapic;
 } VCpu;
 
+/* cpu/vcpu.c: vCPU i (i < vcpus_count()), for cpu/kvm-state.c */
+VCpu *vcpu_at(unsigned i);
+
 /* cpu/kvm-irq.c */
 int kvm_irq_routing_init(void);
 void kvm_irq_install_backends(void);

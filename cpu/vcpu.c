@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cpu-internal.h"
@@ -34,6 +35,19 @@ static unsigned nparked;
 static atomic_bool crashed;
 static __thread VCpu *current_cpu;
 static BH *crash_bh;
+
+/*
+ * Auto-converge throttling: every THROTTLE_PERIOD_NS the throttle thread
+ * kicks each vCPU out of KVM_RUN (the pause kick) with its throttle flag
+ * set; the vCPU then sleeps percent% of the period before entering again,
+ * so a guest busy at CPL3 (never exiting by itself) is slowed too.
+ */
+#define THROTTLE_PERIOD_NS 10000000L
+static atomic_uint throttle_percent;
+static atomic_bool *throttle_pending;   /* per vCPU: sleep before the next KVM_RUN */
+static pthread_t throttle_thread;
+static bool throttle_thread_started;
+static pthread_cond_t throttle_cond = PTHREAD_COND_INITIALIZER;   /* with run_lock */
 
 unsigned vcpus_count(void)
 {
@@ -230,6 +244,40 @@ static void vcpu_wait_for_stop(VCpu *cpu)
     pthread_mutex_unlock(&run_lock);
 }
 
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/*
+ * Sleep so that sleeping is percent% of the time since the last sleep
+ * ended (run : sleep = 100 - p : p, as QEMU's cpu throttle).  Measured
+ * rather than fixed, so a kick that came late (a loaded host) still
+ * gives the right ratio; capped at 10 periods.
+ */
+static void throttle_sleep(VCpu *cpu)
+{
+    static __thread int64_t last_wake;
+    if (!throttle_pending || !atomic_exchange(&throttle_pending[cpu->index], false))
+        return;
+    unsigned pct = atomic_load(&throttle_percent);
+    int64_t now = mono_ns();
+    int64_t ran = last_wake ? now - last_wake : THROTTLE_PERIOD_NS;
+    if (pct == 0)
+        return;
+    int64_t ns = ran * pct / (100 - pct);
+    if (ns > 10 * THROTTLE_PERIOD_NS)
+        ns = 10 * THROTTLE_PERIOD_NS;
+    /* Absolute, and resumed after the next period's kick interrupts it. */
+    int64_t until = now + ns;
+    struct timespec ts = { until / 1000000000LL, until % 1000000000LL };
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        continue;
+    last_wake = mono_ns();
+}
+
 static void *vcpu_thread(void *arg)
 {
     VCpu *cpu = arg;
@@ -240,7 +288,7 @@ static void *vcpu_thread(void *arg)
     sigaddset(&set, SIG_VCPU_KICK);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
-    while (vcpu_wait_runnable(cpu)) {
+    while (throttle_sleep(cpu), vcpu_wait_runnable(cpu)) {
         int ret = ioctl(cpu->fd, KVM_RUN, 0);
         if (ret < 0) {
             if (errno == EINTR || errno == EAGAIN)
@@ -285,6 +333,7 @@ int kvm_create_vcpus(void)
 
     nvcpus = kvm_state.cfg.topo.cpus;
     vcpus = xzalloc(nvcpus * sizeof(*vcpus));
+    throttle_pending = xzalloc(nvcpus * sizeof(*throttle_pending));
     for (unsigned i = 0; i < nvcpus; i++) {
         vcpus[i].fd = -1;
         if (vcpu_create(&vcpus[i], i) < 0)
@@ -373,6 +422,7 @@ void vcpus_destroy(void)
 {
     pthread_mutex_lock(&run_lock);
     threads_exit = true;
+    pthread_cond_broadcast(&throttle_cond);
     kick_all_locked();
     pthread_cond_broadcast(&run_cond);
     pthread_mutex_unlock(&run_lock);
@@ -390,9 +440,85 @@ void vcpus_destroy(void)
     }
     if (locked)
         bql_lock();
+    if (throttle_thread_started)
+        pthread_join(throttle_thread, NULL);
+    throttle_thread_started = false;
     free(vcpus);
     vcpus = NULL;
+    free(throttle_pending);
+    throttle_pending = NULL;
     nvcpus = 0;
+}
+
+VCpu *vcpu_at(unsigned i)
+{
+    return i < nvcpus ? &vcpus[i] : NULL;
+}
+
+/* ---- auto-converge throttling ---- */
+
+static void throttle_kick_all_locked(void)
+{
+    for (unsigned i = 0; i < nvcpus; i++) {
+        if (!vcpus[i].thread_started)
+            continue;
+        atomic_store(&throttle_pending[i], true);
+        vcpus[i].run->immediate_exit = 1;
+        pthread_kill(vcpus[i].thread, SIG_VCPU_KICK);
+    }
+}
+
+static void *throttle_main(void *arg)
+{
+    (void)arg;
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    pthread_mutex_lock(&run_lock);
+    while (!threads_exit) {
+        if (atomic_load(&throttle_percent) == 0) {
+            pthread_cond_wait(&throttle_cond, &run_lock);
+            clock_gettime(CLOCK_MONOTONIC, &next);
+            continue;
+        }
+        if (run_allowed)
+            throttle_kick_all_locked();
+        pthread_mutex_unlock(&run_lock);
+        next.tv_nsec += THROTTLE_PERIOD_NS;
+        if (next.tv_nsec >= 1000000000L) {
+            next.tv_nsec -= 1000000000L;
+            next.tv_sec++;
+        }
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+        pthread_mutex_lock(&run_lock);
+    }
+    pthread_mutex_unlock(&run_lock);
+    return NULL;
+}
+
+void vcpus_set_throttle(unsigned percent)
+{
+    if (percent > 99)
+        percent = 99;
+    atomic_store(&throttle_percent, percent);
+    if (!nvcpus)
+        return;
+    pthread_mutex_lock(&run_lock);
+    if (percent && !throttle_thread_started && !threads_exit) {
+        /* Created with the kick signal blocked: only vCPU threads take it. */
+        sigset_t set, old;
+        sigemptyset(&set);
+        sigaddset(&set, SIG_VCPU_KICK);
+        pthread_sigmask(SIG_BLOCK, &set, &old);
+        throttle_thread_started = pthread_create(&throttle_thread, NULL, throttle_main, NULL) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    pthread_cond_broadcast(&throttle_cond);
+    pthread_mutex_unlock(&run_lock);
+}
+
+unsigned vcpus_throttle(void)
+{
+    return atomic_load(&throttle_percent);
 }
 
 void vcpu_dump_state(unsigned i, int fd)

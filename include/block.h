@@ -120,6 +120,20 @@ int blk_pread(BlockBackend *blk, uint64_t offset, void *buf, size_t len);
 int blk_pwrite(BlockBackend *blk, uint64_t offset, const void *buf, size_t len);
 int blk_flush(BlockBackend *blk);
 
+/*
+ * Migration hands the images over, as QEMU's inactive images do.  A
+ * destination (-incoming) opens them without their locks and without
+ * trusting its format metadata until the stream has loaded
+ * (blk_activate_all: lock, re-read qcow2 metadata).  The source, after its
+ * last request drained, flushes, closes its format state and drops the
+ * locks before the end of its stream goes out (blk_inactivate_all), and
+ * takes everything back if the migration then fails (blk_activate_all).
+ * Both return -1 with a one-line message.  Lock held.
+ */
+void blk_set_start_inactive(bool inactive);
+int blk_inactivate_all(void);
+int blk_activate_all(void);
+
 /* Requests submitted and not yet completed. */
 unsigned blk_in_flight(const BlockBackend *blk);
 /* Run completions until blk (or every backend) has nothing in flight:

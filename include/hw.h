@@ -95,6 +95,11 @@ unsigned guest_ram_count(void);
 const RamBlock *guest_ram_block(unsigned i);
 /* Index of the block named name, or -1. */
 int guest_ram_find(const char *name);
+/* The guest's RAM size as -m gave it (holes such as the VGA window
+ * included), for the balloon.  Until the machine sets it: the sum of the
+ * blocks that are system RAM. */
+void guest_ram_set_size(uint64_t bytes);
+uint64_t guest_ram_size(void);
 /*
  * Host pointer for [gpa, gpa+len) if it lies entirely inside one mapped RAM
  * block, else NULL.  Every guest-supplied address goes through this.

@@ -37,6 +37,9 @@ typedef struct NetClientOps {
     bool (*can_receive)(NetClient *nc);        /* NULL: always */
     void (*link_status_changed)(NetClient *nc);
     void (*cleanup)(NetClient *nc);
+    /* NICs: the MAC address the guest uses now (for the announce after a
+     * migration, net/announce.c).  NULL for backends. */
+    void (*get_mac)(NetClient *nc, uint8_t mac[6]);
 } NetClientOps;
 
 /* The virtio-net header (virtio 1.2, 5.1.6) as tap's IFF_VNET_HDR uses it. */
@@ -147,5 +150,13 @@ unsigned net_client_queued(NetClient *nc);
 
 /* Close every client (exit path). */
 void net_cleanup_all(void);
+
+/*
+ * After an incoming migration (net/announce.c): every NIC with a MAC
+ * broadcasts a RARP frame (ethertype 0x8035, op 3 "reverse request", as
+ * QEMU's announce) to its peer, 5 times at growing intervals (50, 150,
+ * 250, 350 ms apart) so switches learn the guest's new port.
+ */
+void net_announce_self(void);
 
 #endif

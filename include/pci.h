@@ -157,6 +157,13 @@ void msix_notify(PCIDevice *d, unsigned vector);
 void msix_reset(PCIDevice *d);
 /* pci.c calls this after a config write that touches the capability. */
 void msix_config_written(PCIDevice *d, uint32_t addr, unsigned len);
+/* Migration (vmstate_pci_device uses these): the table and PBA; load
+ * refuses (-1, stream error set) a vector count unlike this device's;
+ * post_load re-derives the enable state after config space was loaded. */
+struct MigStream;
+void msix_save(struct MigStream *s, PCIDevice *d);
+int msix_load(struct MigStream *s, PCIDevice *d);
+void msix_post_load(PCIDevice *d);
 
 /* Bus: config mechanism #1 at 0xcf8/0xcfc (hw/pci/pci.c). */
 int pci_bus_init(void);

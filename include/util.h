@@ -137,6 +137,7 @@ void timer_mod(Timer *t, int64_t expire_ns);   /* absolute, in its clock */
 void timer_del(Timer *t);
 bool timer_pending(const Timer *t);
 int64_t timer_expire_time(const Timer *t);      /* -1 if not pending */
+ClockType timer_clock(const Timer *t);          /* the clock it was made with */
 void timer_free(Timer *t);
 /* Main loop helpers: ns until the next deadline (-1 none); run expired. */
 int64_t timers_next_deadline_ns(void);

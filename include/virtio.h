@@ -236,6 +236,27 @@ int virtio_pci_parse_opts(Opts *o, const char *what, VirtioPciConfig *cfg);
 /* The PCI function of a device created above (for info pci, tests). */
 PCIDevice *virtio_pci_device(VirtIODevice *vdev);
 
+/* ---- migration (hw/virtio/virtio.c, virtio-pci.c) ---- */
+/*
+ * The core state of a VirtIODevice: status, ISR, features, config vector
+ * and generation, config space bytes, and every queue's size, enable,
+ * ring addresses, ring positions and vector.  Its opaque is the
+ * VirtIODevice.  post_load checks what the stream says against this
+ * device (queue count, sizes, config length, features offered) and every
+ * enabled queue's rings against guest RAM: it refuses the stream (-1)
+ * rather than run a queue outside RAM.
+ *
+ * virtio_pci_create registers, for every device, one "virtio-pci" section
+ * (instance = devfn) holding the PCI function, the transport registers and
+ * this description; its post_load re-attaches ioeventfds, MSI-X routes and
+ * INTx.  A device type therefore registers only its own extra state, under
+ * its own name with the same instance (virtio_pci_device(vdev)->devfn),
+ * and only if it has any; it may also embed this description in its own
+ * with VMS_STRUCT if it holds the VirtIODevice by value.
+ */
+struct VMStateDescription;
+extern const struct VMStateDescription vmstate_virtio_device;
+
 /* ---- devices; each is also created by -device through devices.h ---- */
 /* hw/virtio/virtio-blk.c */
 struct BlockBackend;

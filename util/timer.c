@@ -100,6 +100,20 @@ void vclock_set_manual(bool manual)
     vclock.manual = manual;
 }
 
+/* Migration: continue the source's virtual clock from ns (the incoming
+ * side sets it while stopped; a running clock is moved too, so callers
+ * need not care). */
+void vclock_set_ns(int64_t ns)
+{
+    if (vclock.manual)
+        vclock.manual_ns = ns;
+    else if (!vclock.running)
+        vclock.frozen_ns = ns;
+    else
+        vclock.offset_ns = ns - host_clock_ns(CLOCK_MONOTONIC);
+    main_loop_timers_changed();
+}
+
 /* ---- timer lists ---- */
 
 static bool clock_valid(ClockType c)
@@ -163,6 +177,11 @@ bool timer_pending(const Timer *t)
 int64_t timer_expire_time(const Timer *t)
 {
     return t->expire_ns;
+}
+
+ClockType timer_clock(const Timer *t)
+{
+    return t->clock;
 }
 
 void timer_free(Timer *t)

@@ -17,6 +17,7 @@
 #include "hw.h"
 #include "pci.h"
 #include "util.h"
+#include "vmstate.h"
 
 /* PCI config registers (PIIX4 datasheet, 3.2) */
 #define PIIX4_PMBA 0x40
@@ -289,6 +290,38 @@ static void pm_reset(PCIDevice *d)
     pm_io_space_update(s);
 }
 
+/* ---- migration ---- */
+
+/* PMBA and PMIOSE came with config space: map the block there; the SCI
+ * follows the loaded status and enable bits. */
+static int pm_post_load(void *opaque, unsigned version)
+{
+    PIIX4PMState *s = opaque;
+    (void)version;
+    pm_io_space_update(s);
+    s->sci_level = (s->pm1_sts & s->pm1_en & PM1_EN_BITS) || (s->gpe_sts & s->gpe_en);
+    irq_set_level(ACPI_SCI_IRQ, s->sci_level);
+    return 0;
+}
+
+static const VMStateField pm_fields[] = {
+    VMSTATE_STRUCT(dev, PIIX4PMState, vmstate_pci_device),
+    VMSTATE_U16(pm1_sts, PIIX4PMState),
+    VMSTATE_U16(pm1_en, PIIX4PMState),
+    VMSTATE_U16(pm1_cnt, PIIX4PMState),
+    VMSTATE_U16(gpe_sts, PIIX4PMState),
+    VMSTATE_U16(gpe_en, PIIX4PMState),
+    VMSTATE_TIMER(tmr_timer, PIIX4PMState),
+    VMSTATE_END,
+};
+
+static const VMStateDescription vmstate_piix4_pm = {
+    .name = "piix4_pm",
+    .version = 1,
+    .fields = pm_fields,
+    .post_load = pm_post_load,
+};
+
 int piix4_pm_create(uint16_t pm_base, bool preconfigure)
 {
     if (pm_base & ~PIIX4_PMBA_MASK) {
@@ -317,7 +350,7 @@ int piix4_pm_create(uint16_t pm_base, bool preconfigure)
     s->tmr_timer = timer_new(CLOCK_VIRTUAL_NS, pm_tmr_expired, s);
     pm_reset(d);
     pm_instance = s;
-    return 0;
+    return vmstate_register(&vmstate_piix4_pm, d->devfn, s);
 }
 
 void piix4_pm_power_button(void)

@@ -18,6 +18,7 @@
 #include "devices.h"
 #include "hw.h"
 #include "util.h"
+#include "vmstate.h"
 
 /* Register offsets (DLAB = 0 unless noted). */
 enum {
@@ -478,6 +479,53 @@ static void serial_reset(void *opaque)
         chardev_accept_input(s->chr);
 }
 
+/* ---- migration ---- */
+
+static int serial_post_load(void *opaque, unsigned version)
+{
+    SerialState *s = opaque;
+    (void)version;
+    if (s->rx_head >= UART_FIFO_SIZE || s->rx_count > UART_FIFO_SIZE) {
+        log_msg(LOG_GUEST_ERROR, "serial: migrated FIFO position %u+%u out of range\n",
+                s->rx_head, s->rx_count);
+        return -1;
+    }
+    s->mcr &= MCR_MASK;
+    /* Drive the line from the loaded registers, whatever it was here. */
+    s->irq_level = pending_interrupt(s) != IIR_NO_INT && (s->mcr & MCR_OUT2);
+    irq_set_level(s->irq, s->irq_level);
+    if (s->chr && s->rx_count < UART_FIFO_SIZE)
+        chardev_accept_input(s->chr);
+    return 0;
+}
+
+static const VMStateField serial_fields[] = {
+    VMSTATE_U16(divisor, SerialState),
+    VMSTATE_U8(ier, SerialState),
+    VMSTATE_U8(lcr, SerialState),
+    VMSTATE_U8(mcr, SerialState),
+    VMSTATE_U8(lsr, SerialState),
+    VMSTATE_U8(msr, SerialState),
+    VMSTATE_U8(scr, SerialState),
+    VMSTATE_U8(fcr, SerialState),
+    VMSTATE_U8(msr_lines, SerialState),
+    VMSTATE_U8_ARRAY(rx, SerialState, UART_FIFO_SIZE),
+    VMSTATE_U32(rx_head, SerialState),
+    VMSTATE_U32(rx_count, SerialState),
+    VMSTATE_U8(rbr_last, SerialState),
+    VMSTATE_BOOL(thr_ipending, SerialState),
+    VMSTATE_BOOL(timeout_ipending, SerialState),
+    VMSTATE_TIMER(timeout_timer, SerialState),
+    VMSTATE_END,
+};
+
+static const VMStateDescription vmstate_serial = {
+    .name = "serial",
+    .version = 1,
+    .fields = serial_fields,
+    .post_load = serial_post_load,
+};
+
 SerialState *serial_create(uint16_t iobase, unsigned irq, Chardev *chr)
 {
     SerialState *s;
@@ -504,5 +552,6 @@ SerialState *serial_create(uint16_t iobase, unsigned irq, Chardev *chr)
     }
     serial_reset(s);
     reset_register(serial_reset, s);
+    vmstate_register(&vmstate_serial, iobase, s);
     return s;
 }

@@ -162,6 +162,7 @@ bool as_write(AddressSpace *as, uint64_t addr, unsigned size, uint64_t val)
 static RamBlock ram_blocks[MAX_RAM_BLOCKS];
 static unsigned n_ram_blocks;
 static const RamAccelBackend *ram_accel;
+static uint64_t ram_size_given;     /* -m, set by the machine */
 
 /* Dirty bitmaps: dirty[block][client], NULL while that client does not
  * track the block.  dirty_clients counts the non-NULL ones so that
@@ -239,6 +240,7 @@ int guest_ram_move(unsigned idx, uint64_t gpa)
 
 void guest_ram_clear(void)
 {
+    ram_size_given = 0;
     for (unsigned i = 0; i < n_ram_blocks; i++) {
         for (unsigned c = 0; c < DIRTY_CLIENT_COUNT; c++)
             ram_dirty_stop(i, c);
@@ -263,6 +265,23 @@ int guest_ram_find(const char *name)
             return (int)i;
     }
     return -1;
+}
+
+void guest_ram_set_size(uint64_t bytes)
+{
+    ram_size_given = bytes;
+}
+
+uint64_t guest_ram_size(void)
+{
+    if (ram_size_given)
+        return ram_size_given;
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < n_ram_blocks; i++) {
+        if (!(ram_blocks[i].flags & (RAM_DEVICE | RAM_READONLY)))
+            sum += ram_blocks[i].size;
+    }
+    return sum;
 }
 
 int ram_set_accel_backend(const RamAccelBackend *b)

@@ -5,7 +5,9 @@
  */
 #include <stdlib.h>
 
+#include "block.h"
 #include "hw.h"
+#include "migration.h"
 #include "util.h"
 
 static RunstateHooks hooks;
@@ -118,6 +120,10 @@ bool shutdown_cause_is_guest(ShutdownCause c)
 
 void vm_stop(void)
 {
+    /* QEMU: stop before the incoming stream has loaded keeps the VM paused
+     * after it. */
+    if (run_state == RUN_STATE_INMIGRATE)
+        migration_incoming_set_autostart(false);
     if (run_state != RUN_STATE_RUNNING)
         return;
     if (hooks.stop)
@@ -131,6 +137,10 @@ int vm_start(const char **why)
     switch (run_state) {
     case RUN_STATE_RUNNING:
         return 0;
+    case RUN_STATE_INMIGRATE:
+        /* QEMU: cont while waiting for the stream means "run once loaded". */
+        migration_incoming_set_autostart(true);
+        return 0;
     case RUN_STATE_SHUTDOWN:
     case RUN_STATE_INTERNAL_ERROR:
         /* QEMU's cont refuses these until a system_reset. */
@@ -138,6 +148,12 @@ int vm_start(const char **why)
         return -1;
     default:
         break;
+    }
+    /* After a migration handed the images over (cont in postmigrate, or a
+     * failed migration resuming the source): take them back first. */
+    if (blk_activate_all() < 0) {
+        *why = "Could not take back the disk images";
+        return -1;
     }
     if (hooks.start)
         hooks.start();

@@ -15,6 +15,7 @@
 #include "cpu.h"
 #include "devices.h"
 #include "hw.h"
+#include "migration.h"
 #include "net.h"
 #include "pc.h"
 #include "pci.h"
@@ -86,6 +87,7 @@ static int pc_alloc_ram(void)
     }
     madvise(pc.ram, size, MADV_HUGEPAGE);
     pc_ram_split(size, &pc.below_4g, &pc.above_4g);
+    guest_ram_set_size(size);
     /* 0xa0000-0xbffff is the VGA window (MMIO of the VGA device, or
      * unassigned): below 4 GiB RAM is two blocks around it. */
     uint64_t hole = MIN(pc.below_4g, PC_VGA_WINDOW_START);
@@ -507,6 +509,8 @@ int pc_machine_init(const MachineConfig *cfg)
     pc.reset_bh = bh_new(reset_bh_cb, NULL);
     pc.shutdown_bh = bh_new(shutdown_bh_cb, NULL);
     runstate_set_hooks(&hooks);
+    /* After an incoming migration the NICs announce their new home. */
+    migration_add_post_incoming_hook(net_announce_self);
 
     /* -kernel with -bios: SeaBIOS loads the kernel from fw_cfg, as QEMU's PC
      * does; without -bios vmm boots it directly. */

@@ -656,3 +656,12 @@ void atapi_change_media(IDEDrive *d, bool load)
     d->event_eject_request = false;
     ide_set_irq(d->bus);
 }
+
+IDEEndTransfer *atapi_end_transfer(unsigned id)
+{
+    switch (id) {
+    case 0: return reply_next;
+    case 1: return packet_received;
+    }
+    return NULL;
+}

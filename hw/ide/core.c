@@ -14,6 +14,7 @@
 #include "hw.h"
 #include "ide-internal.h"
 #include "util.h"
+#include "vmstate.h"
 
 #define IDE_FW_REV "2.5+"   /* QEMU's hardware version string */
 
@@ -873,3 +874,167 @@ void ide_bus_init(IDEBus *bus, unsigned irq, BlockBackend *const drives[2], unsi
         drive_init(&bus->drive[i], bus, i, drives[i], first + i + 1);
     ide_bus_reset(bus);
 }
+
+/* ---- migration ---- */
+
+/* The PIO end-of-block step by number (the stream cannot hold a pointer). */
+static IDEEndTransfer *end_transfer_by_id(unsigned id)
+{
+    switch (id) {
+    case 0: return transfer_noop;
+    case 1: return pio_read_next;
+    case 2: return pio_write_block_full;
+    case 3: return ide_transfer_stop;
+    case 4: return atapi_end_transfer(0);
+    case 5: return atapi_end_transfer(1);
+    }
+    return NULL;
+}
+
+static unsigned end_transfer_id(IDEEndTransfer *f)
+{
+    for (unsigned id = 0; end_transfer_by_id(id); id++)
+        if (end_transfer_by_id(id) == f)
+            return id;
+    return 0;
+}
+
+/* The PIO buffer's live part and what follows it; all the rest is fields. */
+static void drive_save(MigStream *s, void *opaque)
+{
+    IDEDrive *d = opaque;
+    if (d->io_pending)
+        log_msg(LOG_GUEST_ERROR, "ide: drive saved with a request in flight\n");
+    mig_put_be32(s, end_transfer_id(d->end_transfer));
+    uint32_t live = d->present && d->buf ? IDE_BUF_SIZE : 0;
+    mig_put_be32(s, live);
+    mig_put_buf(s, d->buf, live);
+}
+
+static int drive_load(MigStream *s, void *opaque, unsigned version)
+{
+    IDEDrive *d = opaque;
+    (void)version;
+    uint32_t id = mig_get_be32(s);
+    uint32_t live = mig_get_be32(s);
+    if (mig_stream_error(s))
+        return -1;
+    IDEEndTransfer *f = end_transfer_by_id(id);
+    if (!f)
+        return mig_stream_set_error(s, "ide: unknown transfer step %u", id);
+    if (live != (d->present && d->buf ? IDE_BUF_SIZE : 0))
+        return mig_stream_set_error(s, "ide%u: drive presence differs", d->unit);
+    if (live && mig_get_buf(s, d->buf, live) < 0)
+        return -1;
+    d->end_transfer = f;
+    return 0;
+}
+
+/*
+ * Everything below indexes the 64 KiB buffer or sizes a transfer into it:
+ * a stream that could make a later command overrun it is refused.
+ */
+static int drive_post_load(void *opaque, unsigned version)
+{
+    IDEDrive *d = opaque;
+    (void)version;
+    uint32_t max_sectors = IDE_BUF_SIZE / 512;
+    bool bad = d->end > IDE_BUF_SIZE || d->pos > d->end || d->block > max_sectors ||
+               d->chunk > max_sectors || d->elem_left > IDE_BUF_SIZE ||
+               d->cd_buf_index > IDE_BUF_SIZE || d->cd_lba < -1 ||
+               (d->cd_lba < 0 && d->packet_left > IDE_BUF_SIZE) ||
+               d->mult_sectors > IDE_MAX_MULT;
+    if (bad) {
+        log_msg(LOG_GUEST_ERROR, "ide: migrated drive state out of range\n");
+        return -1;
+    }
+    d->io_pending = false;   /* the source drained its block requests */
+    return 0;
+}
+
+static const VMStateField drive_fields[] = {
+    VMSTATE_U8(feature, IDEDrive), VMSTATE_U8(nsector, IDEDrive),
+    VMSTATE_U8(sector, IDEDrive), VMSTATE_U8(lcyl, IDEDrive),
+    VMSTATE_U8(hcyl, IDEDrive), VMSTATE_U8(select, IDEDrive),
+    VMSTATE_U8(hob_feature, IDEDrive), VMSTATE_U8(hob_nsector, IDEDrive),
+    VMSTATE_U8(hob_sector, IDEDrive), VMSTATE_U8(hob_lcyl, IDEDrive),
+    VMSTATE_U8(hob_hcyl, IDEDrive), VMSTATE_U8(status, IDEDrive),
+    VMSTATE_U8(error, IDEDrive), VMSTATE_U8(cmd, IDEDrive),
+    VMSTATE_BOOL(lba48, IDEDrive),
+    VMSTATE_U8(mult_sectors, IDEDrive), VMSTATE_U8(mdma_mode, IDEDrive),
+    VMSTATE_U8(udma_mode, IDEDrive), VMSTATE_BOOL(write_cache, IDEDrive),
+    VMSTATE_BOOL(standby, IDEDrive),
+    VMSTATE_U32(pos, IDEDrive), VMSTATE_U32(end, IDEDrive),
+    VMSTATE_U64(lba, IDEDrive), VMSTATE_U32(left, IDEDrive),
+    VMSTATE_U32(block, IDEDrive), VMSTATE_U32(chunk, IDEDrive),
+    VMSTATE_BOOL(is_write, IDEDrive), VMSTATE_BOOL(dma, IDEDrive),
+    VMSTATE_U8(sense_key, IDEDrive), VMSTATE_U8(asc, IDEDrive),
+    VMSTATE_BOOL(cdrom_changed, IDEDrive), VMSTATE_BOOL(event_new_media, IDEDrive),
+    VMSTATE_BOOL(event_eject_request, IDEDrive), VMSTATE_BOOL(locked, IDEDrive),
+    VMSTATE_BOOL(tray_open, IDEDrive), VMSTATE_BOOL(atapi_dma, IDEDrive),
+    VMSTATE_I64(cd_lba, IDEDrive), VMSTATE_U32(packet_left, IDEDrive),
+    VMSTATE_U32(elem_left, IDEDrive), VMSTATE_U32(cd_buf_index, IDEDrive),
+    VMSTATE_END,
+};
+
+static const VMStateDescription vmstate_ide_drive = {
+    .name = "ide-drive",
+    .version = 1,
+    .fields = drive_fields,
+    .save = drive_save,
+    .load = drive_load,
+    .post_load = drive_post_load,
+};
+
+static void bus_save(MigStream *s, void *opaque)
+{
+    IDEBus *bus = opaque;
+    int w = bus->bm.waiting ? (int)(bus->bm.waiting - bus->drive) : -1;
+    mig_put_be32(s, (uint32_t)w);
+}
+
+static int bus_load(MigStream *s, void *opaque, unsigned version)
+{
+    IDEBus *bus = opaque;
+    (void)version;
+    int32_t w = (int32_t)mig_get_be32(s);
+    if (mig_stream_error(s))
+        return -1;
+    if (w < -1 || w > 1)
+        return mig_stream_set_error(s, "ide: bus master waiting for drive %d", w);
+    bus->bm.waiting = w < 0 ? NULL : &bus->drive[w];
+    return 0;
+}
+
+static int bus_post_load(void *opaque, unsigned version)
+{
+    IDEBus *bus = opaque;
+    (void)version;
+    if (bus->unit > 1)
+        return -1;
+    bus->bm.nmap = 0;
+    ide_update_irq(bus);
+    return 0;
+}
+
+static const VMStateField bus_fields[] = {
+    VMSTATE_STRUCT_ARRAY(drive, IDEBus, 2, vmstate_ide_drive),
+    VMSTATE_U32(unit, IDEBus),
+    VMSTATE_U8(devctl, IDEBus),
+    VMSTATE_BOOL(intrq, IDEBus),
+    { "bm.cmd", offsetof(IDEBus, bm.cmd), VMS_U8, 1, 1, NULL, 0 },
+    { "bm.status", offsetof(IDEBus, bm.status), VMS_U8, 1, 1, NULL, 0 },
+    { "bm.prd_addr", offsetof(IDEBus, bm.prd_addr), VMS_U32, 4, 1, NULL, 0 },
+    { "bm.table_exhausted", offsetof(IDEBus, bm.table_exhausted), VMS_BOOL, sizeof(bool), 1,
+      NULL, 0 },
+    VMSTATE_END,
+};
+
+const VMStateDescription vmstate_ide_bus = {
+    .name = "ide-bus",
+    .version = 1,
+    .fields = bus_fields,
+    .save = bus_save,
+    .load = bus_load,
+    .post_load = bus_post_load,
+};

@@ -120,6 +120,11 @@ struct BMDMAState {
     uint32_t prd_addr;
     IDEDrive *waiting;          /* a DMA command waiting for the start bit */
     bool table_exhausted;       /* the transfer used the PRD table up to its EOT entry */
+    /* Guest ranges the mapped PRD table covers: marked dirty when a
+     * device-to-memory transfer ends (include/hw.h, guest_mem_map). */
+    uint32_t map_addr[IDE_MAX_PRD];
+    uint32_t map_len[IDE_MAX_PRD];
+    unsigned nmap;
 };
 
 #define BM_CMD_START 0x01
@@ -154,7 +159,15 @@ void ide_drive_update_medium(IDEDrive *d);
 IDEDrive *ide_current(IDEBus *bus);
 void ide_pad_string(uint8_t *dst, const char *src, unsigned len, bool swap);
 
+/* core.c: one channel's state for migration (drives, task files, PIO
+ * buffer position, bus master); opaque is the IDEBus. */
+struct VMStateDescription;
+extern const struct VMStateDescription vmstate_ide_bus;
+
 /* atapi.c */
+/* The PIO end-of-block steps of PACKET commands by number, for migration:
+ * 0 the reply's next block, 1 the packet itself; NULL for others. */
+IDEEndTransfer *atapi_end_transfer(unsigned id);
 void atapi_identify(IDEDrive *d, uint16_t *w);
 void atapi_packet_start(IDEDrive *d);
 void atapi_change_media(IDEDrive *d, bool load);

@@ -20,6 +20,7 @@
 #include "ide-internal.h"
 #include "pci.h"
 #include "util.h"
+#include "vmstate.h"
 
 #define PIIX_IDE_DEVFN PCI_DEVFN(1, 1)
 #define BM_BAR 4
@@ -94,6 +95,11 @@ void bmdma_finish(IDEBus *bus, bool error)
     if (error)
         bus->bm.status |= BM_ST_ERROR;
     bus->bm.waiting = NULL;
+    if (bus->bm.cmd & BM_CMD_READ) {
+        for (unsigned i = 0; i < bus->bm.nmap; i++)
+            ram_mark_dirty(bus->bm.map_addr[i], bus->bm.map_len[i]);
+    }
+    bus->bm.nmap = 0;
 }
 
 /*
@@ -108,6 +114,7 @@ bool bmdma_map_prd(IDEBus *bus, uint32_t len, struct iovec *sg, int *cnt)
     uint32_t done = 0;
     int n = 0;
     bus->bm.table_exhausted = false;
+    bus->bm.nmap = 0;
     for (uint32_t off = 0; done < len; off += 8) {
         uint32_t prd[2];
         if (off >= PRD_TABLE_MAX || n >= IDE_MAX_PRD ||
@@ -126,6 +133,9 @@ bool bmdma_map_prd(IDEBus *bus, uint32_t len, struct iovec *sg, int *cnt)
             guest_error("ide: PRD entry 0x%x+0x%x is outside RAM", addr, bytes);
             return false;
         }
+        bus->bm.map_addr[n] = addr;
+        bus->bm.map_len[n] = bytes;
+        bus->bm.nmap = n + 1;
         sg[n++] = (struct iovec){ host, bytes };
         done += bytes;
         bus->bm.table_exhausted = (prd[1] & 0x80000000u) && whole_entry;
@@ -265,6 +275,20 @@ static int attach_drives(PiixIde *s, BlockBackend *const drives[4])
     return 0;
 }
 
+/* ---- migration ---- */
+
+static const VMStateField piix_ide_fields[] = {
+    VMSTATE_STRUCT(dev, PiixIde, vmstate_pci_device),
+    VMSTATE_STRUCT_ARRAY(bus, PiixIde, 2, vmstate_ide_bus),
+    VMSTATE_END,
+};
+
+static const VMStateDescription vmstate_piix_ide = {
+    .name = "piix3-ide",
+    .version = 1,
+    .fields = piix_ide_fields,
+};
+
 int piix3_ide_create(BlockBackend *const drives[4])
 {
     PiixIde *s = xzalloc(sizeof(*s));
@@ -287,5 +311,7 @@ int piix3_ide_create(BlockBackend *const drives[4])
             pio_region_add(ctl_base[c], 1, &ctl_ops, &s->bus[c], "ide-ctl") < 0)
             return -1;
     }
-    return attach_drives(s, drives);
+    if (attach_drives(s, drives) < 0)
+        return -1;
+    return vmstate_register(&vmstate_piix_ide, d->devfn, s);
 }

@@ -36,6 +36,7 @@
 #include "pc.h"
 #include "pci.h"
 #include "util.h"
+#include "vmstate.h"
 
 #define E1000_VENDOR 0x8086
 #define E1000_DEVICE 0x100e         /* 82540EM */
@@ -1304,11 +1305,119 @@ static void pci_config_write_hook(PCIDevice *d, uint32_t addr, uint32_t val, uns
         rx_maybe_flush(d->opaque);
 }
 
+/* The guest's MAC is what it put in receive address 0 (RAL0/RAH0, 13.4.28). */
+static void e1000_get_mac(NetClient *nc, uint8_t mac[6])
+{
+    E1000State *s = nc->opaque;
+    uint32_t lo = reg(s, E1000_RA), hi = reg(s, E1000_RA + 4);
+    for (int i = 0; i < 4; i++)
+        mac[i] = lo >> (8 * i);
+    mac[4] = hi;
+    mac[5] = hi >> 8;
+}
+
 static const NetClientOps e1000_nc_ops = {
     .kind = NET_CLIENT_NIC,
     .receive = e1000_receive,
     .can_receive = e1000_can_receive,
     .link_status_changed = e1000_link_status_changed,
+    .get_mac = e1000_get_mac,
+};
+
+/* ---- migration ---- */
+
+static const VMStateField tx_context_fields[] = {
+    VMSTATE_U8(ipcss, TxContext), VMSTATE_U8(ipcso, TxContext),
+    VMSTATE_U8(tucss, TxContext), VMSTATE_U8(tucso, TxContext),
+    VMSTATE_U8(hdr_len, TxContext), VMSTATE_U16(ipcse, TxContext),
+    VMSTATE_U16(tucse, TxContext), VMSTATE_U16(mss, TxContext),
+    VMSTATE_U32(paylen, TxContext), VMSTATE_BOOL(ip, TxContext),
+    VMSTATE_BOOL(tcp, TxContext),
+    VMSTATE_END,
+};
+
+static const VMStateDescription vmstate_e1000_tx_context = {
+    .name = "e1000-tx-context",
+    .version = 1,
+    .fields = tx_context_fields,
+};
+
+/* The frame being gathered from data descriptors (3.3.3). */
+static void e1000_save_extra(MigStream *st, void *opaque)
+{
+    E1000State *s = opaque;
+    mig_put_be32(st, (uint32_t)s->tx_len);
+    mig_put_buf(st, s->tx_buf, s->tx_len);
+}
+
+static int e1000_load_extra(MigStream *st, void *opaque, unsigned version)
+{
+    E1000State *s = opaque;
+    (void)version;
+    uint32_t len = mig_get_be32(st);
+    if (mig_stream_error(st))
+        return -1;
+    if (len > TX_BUF_SIZE)
+        return mig_stream_set_error(st, "%s: partial frame of %u bytes", s->name, len);
+    s->tx_len = len;
+    return mig_get_buf(st, s->tx_buf, len);
+}
+
+static int e1000_post_load(void *opaque, unsigned version)
+{
+    E1000State *s = opaque;
+    (void)version;
+    s->ioaddr &= 0x1ffff;
+    s->irq_level = s->pci.intx_level;
+    /* Frames the source's backend still held are gone with it; descriptors
+     * not yet written back are sent again from here. */
+    s->tx_inflight = 0;
+    s->tx_busy = false;
+    update_info_str(s);
+    tx_run(s);
+    rx_maybe_flush(s);
+    return 0;
+}
+
+#define E1000_FIELD(f, ty, sz) { #f, offsetof(E1000State, f), ty, sz, 1, NULL, 0 }
+static const VMStateField e1000_fields[] = {
+    VMSTATE_STRUCT(pci, E1000State, vmstate_pci_device),
+    VMSTATE_U32_ARRAY(regs, E1000State, NREGS),
+    VMSTATE_U16_ARRAY(phy, E1000State, PHY_NREGS),
+    VMSTATE_U16_ARRAY(eeprom, E1000State, E1000_EEPROM_WORDS),
+    E1000_FIELD(ee.pins, VMS_U32, 4),
+    E1000_FIELD(ee.bits_in, VMS_U32, 4),
+    E1000_FIELD(ee.val_in, VMS_U32, 4),
+    E1000_FIELD(ee.out_pos, VMS_I32, 4),
+    E1000_FIELD(ee.reading, VMS_BOOL, sizeof(bool)),
+    VMSTATE_U32(ioaddr, E1000State),
+    VMSTATE_I64(irq_next_ns, E1000State),
+    VMSTATE_TIMER(itr_timer, E1000State),
+    VMSTATE_TIMER(rdtr_timer, E1000State),
+    VMSTATE_TIMER(radv_timer, E1000State),
+    VMSTATE_TIMER(tidv_timer, E1000State),
+    VMSTATE_TIMER(tadv_timer, E1000State),
+    VMSTATE_TIMER(autoneg_timer, E1000State),
+    VMSTATE_STRUCT(ctx, E1000State, vmstate_e1000_tx_context),
+    VMSTATE_STRUCT(tso_ctx, E1000State, vmstate_e1000_tx_context),
+    VMSTATE_BOOL(tx_tse, E1000State),
+    VMSTATE_BOOL(tx_bad, E1000State),
+    VMSTATE_BOOL(tx_started, E1000State),
+    VMSTATE_U8(tx_popts, E1000State),
+    VMSTATE_U8(tx_legacy_cso, E1000State),
+    VMSTATE_U8(tx_legacy_css, E1000State),
+    VMSTATE_BOOL(tx_legacy_ic, E1000State),
+    VMSTATE_BOOL(tx_ide, E1000State),
+    VMSTATE_END,
+};
+
+static const VMStateDescription vmstate_e1000 = {
+    .name = "e1000",
+    .version = 1,
+    .fields = e1000_fields,
+    .save = e1000_save_extra,
+    .load = e1000_load_extra,
+    .post_load = e1000_post_load,
 };
 
 static E1000State *e1000_create(const uint8_t mac[6], NetClient *peer, const char *name,
@@ -1344,6 +1453,7 @@ static E1000State *e1000_create(const uint8_t mac[6], NetClient *peer, const cha
         goto fail;
     e1000_reset(s);
     e1000_instances++;
+    vmstate_register(&vmstate_e1000, s->pci.devfn, s);
     return s;
 fail:
     /* The half-made client stays registered: the machine exits anyway. */

@@ -18,6 +18,7 @@
 #include "devices.h"
 #include "hw.h"
 #include "util.h"
+#include "vmstate.h"
 
 #define FW_CFG_IO_BASE 0x510
 #define FW_CFG_DMA_BASE 0x514
@@ -285,6 +286,7 @@ static uint32_t dma_run(uint32_t control, uint32_t length, uint64_t address)
             memcpy(dst, data + fw.cur_offset, n);
         if (length > n)
             memset(dst + n, 0, length - n);
+        ram_mark_dirty(address, length);   /* DMA through a host pointer */
     }
     fw.cur_offset += n;
     return 0;
@@ -359,6 +361,45 @@ static void fw_cfg_clear(void)
     memset(&fw, 0, sizeof(fw));
 }
 
+/* ---- migration ---- */
+
+/* The items are rebuilt from the command line on the destination; only the
+ * guest's position in them (selector, offset, half-written DMA address)
+ * moves. */
+static void fw_cfg_save(MigStream *st, void *opaque)
+{
+    (void)opaque;
+    mig_put_be16(st, fw.cur_key);
+    mig_put_be32(st, fw.cur_offset);
+    mig_put_be64(st, fw.dma_addr);
+}
+
+static int fw_cfg_load(MigStream *st, void *opaque, unsigned version)
+{
+    (void)opaque;
+    (void)version;
+    uint16_t key = mig_get_be16(st);
+    uint32_t off = mig_get_be32(st);
+    uint64_t dma = mig_get_be64(st);
+    if (mig_stream_error(st))
+        return -1;
+    /* Any key and offset are harmless: reads past an item give zeroes. */
+    fw.cur_key = key;
+    fw.cur_offset = off;
+    fw.dma_addr = dma;
+    return 0;
+}
+
+static const VMStateField fw_cfg_fields[] = { VMSTATE_END };
+
+static const VMStateDescription vmstate_fw_cfg = {
+    .name = "fw_cfg",
+    .version = 1,
+    .fields = fw_cfg_fields,
+    .save = fw_cfg_save,
+    .load = fw_cfg_load,
+};
+
 int fw_cfg_create(void)
 {
     if (fw.created) {
@@ -376,5 +417,6 @@ int fw_cfg_create(void)
     fw_cfg_add_i32(FW_CFG_ID, FW_CFG_ID_TRADITIONAL | FW_CFG_ID_DMA);
     reset_register(fw_cfg_reset, NULL);
     fw_cfg_reset(NULL);
+    vmstate_register(&vmstate_fw_cfg, FW_CFG_IO_BASE, NULL);
     return 0;
 }

@@ -8,6 +8,7 @@
 #include "hw.h"
 #include "pci.h"
 #include "util.h"
+#include "vmstate.h"
 
 /* 82441FX registers (i440FX PMC datasheet, 3.2) */
 #define I440FX_PAM0 0x59
@@ -159,10 +160,36 @@ static int piix3_init(I440FXState *s)
     return pio_region_add(PIIX3_RCR_PORT, 1, &rcr_ops, s, "piix3-rcr");
 }
 
+/* ---- migration ---- */
+
+/* The PIRQ routes came with PIIX3's config space: route INTx by them. */
+static int chipset_post_load(void *opaque, unsigned version)
+{
+    I440FXState *s = opaque;
+    (void)version;
+    s->rcr &= PIIX3_RCR_SYS_RST | PIIX3_RCR_RST_CPU | PIIX3_RCR_FULL_RST;
+    pci_irq_routing_changed();
+    return 0;
+}
+
+static const VMStateField chipset_fields[] = {
+    VMSTATE_STRUCT(host, I440FXState, vmstate_pci_device),
+    VMSTATE_STRUCT(isa, I440FXState, vmstate_pci_device),
+    VMSTATE_U8(rcr, I440FXState),
+    VMSTATE_END,
+};
+
+static const VMStateDescription vmstate_i440fx = {
+    .name = "i440fx",
+    .version = 1,
+    .fields = chipset_fields,
+    .post_load = chipset_post_load,
+};
+
 /* ram_below_4g is for the PAM/SMRAM model to come; nothing uses it yet. */
 int i440fx_create(uint64_t ram_below_4g)
 {
     if (host_bridge_init(&chipset) < 0 || piix3_init(&chipset) < 0)
         return -1;
-    return 0;
+    return vmstate_register(&vmstate_i440fx, 0, &chipset);
 }

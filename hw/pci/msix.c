@@ -14,6 +14,7 @@
 #include "hw.h"
 #include "pci.h"
 #include "util.h"
+#include "vmstate.h"
 
 /* Capability layout (6.8.2.1 - 6.8.2.5). */
 #define MSIX_CAP_LEN 12
@@ -391,4 +392,52 @@ void msix_config_written(PCIDevice *d, uint32_t addr, unsigned len)
     if (now && !s->was_active)
         deliver_all_pending(s);
     s->was_active = now;
+}
+
+/* ---- migration ---- */
+
+void msix_save(MigStream *st, PCIDevice *d)
+{
+    MsixState *s = d->msix;
+    mig_put_be32(st, s ? s->nvectors : 0);
+    if (!s)
+        return;
+    mig_put_buf(st, s->table, (size_t)s->nvectors * ENTRY_SIZE);
+    mig_put_buf(st, s->pba, s->pba_len);
+}
+
+int msix_load(MigStream *st, PCIDevice *d)
+{
+    MsixState *s = d->msix;
+    uint32_t n = mig_get_be32(st);
+    if (mig_stream_error(st))
+        return -1;
+    if (n != (s ? s->nvectors : 0))
+        return mig_stream_set_error(st, "%s: %u MSI-X vectors in the stream, %u here", d->name,
+                                    n, s ? s->nvectors : 0);
+    if (!s)
+        return 0;
+    if (mig_get_buf(st, s->table, (size_t)n * ENTRY_SIZE) < 0 ||
+        mig_get_buf(st, s->pba, s->pba_len) < 0)
+        return -1;
+    /* Only the mask bit of a vector control exists (6.8.2.9); pending bits
+     * beyond the last vector do not. */
+    for (unsigned v = 0; v < n; v++)
+        put32(entry(s, v) + ENTRY_CTRL, get32(entry(s, v) + ENTRY_CTRL) & ENTRY_CTRL_MASKED);
+    for (unsigned v = n; v < s->pba_len * 8; v++)
+        set_pending(s, v, false);
+    return 0;
+}
+
+/*
+ * Routes to the accelerator are made lazily on a vector's first delivery
+ * and re-made when its message differs, so a loaded table needs none now;
+ * only the edge detector for "became active" must match the loaded
+ * control word, or the next control write would flush the PBA twice.
+ */
+void msix_post_load(PCIDevice *d)
+{
+    MsixState *s = d->msix;
+    if (s)
+        s->was_active = active(s);
 }

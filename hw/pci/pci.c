@@ -9,6 +9,7 @@
 #include "hw.h"
 #include "pci.h"
 #include "util.h"
+#include "vmstate.h"
 
 #define PCI_COMMAND_SERR 0x100
 #define PCI_STATUS_INTERRUPT 0x08
@@ -729,3 +730,70 @@ int pci_bus_assign_resources(uint64_t mem32_base, uint64_t mem32_limit, uint64_t
     assign_irqs();
     return 0;
 }
+
+/* ---- migration ---- */
+
+/*
+ * Bytes a guest can never change and that say what the function is:
+ * vendor/device IDs, revision and class, header type, subsystem IDs and
+ * the interrupt pin.  A stream that disagrees comes from another machine.
+ */
+static bool identity_matches(const PCIDevice *d, const uint8_t *cfg)
+{
+    static const struct { uint8_t off, len; } id[] = {
+        { PCI_VENDOR_ID, 4 }, { PCI_REVISION_ID, 4 }, { PCI_HEADER_TYPE, 1 },
+        { PCI_SUBSYSTEM_VENDOR_ID, 4 }, { PCI_INTERRUPT_PIN, 1 },
+    };
+    for (unsigned i = 0; i < ARRAY_SIZE(id); i++)
+        if (memcmp(d->config + id[i].off, cfg + id[i].off, id[i].len))
+            return false;
+    return true;
+}
+
+static void pci_state_save(MigStream *s, void *opaque)
+{
+    PCIDevice *d = opaque;
+    mig_put_buf(s, d->config, PCI_CONFIG_SPACE_SIZE);
+    msix_save(s, d);
+}
+
+static int pci_state_load(MigStream *s, void *opaque, unsigned version)
+{
+    PCIDevice *d = opaque;
+    uint8_t cfg[PCI_CONFIG_SPACE_SIZE];
+    (void)version;
+    if (mig_get_buf(s, cfg, sizeof(cfg)) < 0)
+        return -1;
+    if (!identity_matches(d, cfg))
+        return mig_stream_set_error(s, "pci %02x.%x %s: the stream has another device here "
+                                    "(%02x%02x:%02x%02x)", PCI_SLOT(d->devfn),
+                                    PCI_FUNC(d->devfn), d->name, cfg[1], cfg[0], cfg[3], cfg[2]);
+    memcpy(d->config, cfg, sizeof(cfg));
+    return msix_load(s, d);
+}
+
+/* Re-derive what config space implies: BAR and ROM decoding, INTx, MSI-X. */
+static int pci_state_post_load(void *opaque, unsigned version)
+{
+    PCIDevice *d = opaque;
+    (void)version;
+    pci_update_mappings(d);
+    pci_rom_config_changed(d);
+    msix_post_load(d);
+    pci_set_irq(d, d->intx_level);
+    return 0;
+}
+
+static const VMStateField pci_device_fields[] = {
+    VMSTATE_BOOL(intx_level, PCIDevice),
+    VMSTATE_END,
+};
+
+const VMStateDescription vmstate_pci_device = {
+    .name = "pci-device",
+    .version = 1,
+    .fields = pci_device_fields,
+    .save = pci_state_save,
+    .load = pci_state_load,
+    .post_load = pci_state_post_load,
+};

@@ -22,6 +22,7 @@
 #include "devices.h"
 #include "hw.h"
 #include "util.h"
+#include "vmstate.h"
 
 #define RTC_PORT_INDEX 0x70
 #define RTC_CMOS_SIZE 128
@@ -615,6 +616,41 @@ static void rtc_power_on(RtcState *s)
     rtc_set_memory_info(s, 0, 0, 1);
 }
 
+/* ---- migration ---- */
+
+/*
+ * base_ns and the timers are virtual-clock times, which migration carries,
+ * so the RTC keeps the source's time line.  The index is masked as the
+ * port write masks it; IRQ 8 follows the loaded register C.
+ */
+static int rtc_post_load(void *opaque, unsigned version)
+{
+    RtcState *s = opaque;
+    (void)version;
+    s->index &= RTC_CMOS_SIZE - 1;
+    s->irq_level = (s->cmos[RTC_REG_C] & REG_C_IRQF) != 0;
+    irq_set_level(RTC_ISA_IRQ, s->irq_level);
+    return 0;
+}
+
+static const VMStateField rtc_fields[] = {
+    VMSTATE_U8_ARRAY(cmos, RtcState, RTC_CMOS_SIZE),
+    VMSTATE_U8(index, RtcState),
+    VMSTATE_I64(base_time, RtcState),
+    VMSTATE_I64(base_ns, RtcState),
+    VMSTATE_I64(last_c_read_ns, RtcState),
+    VMSTATE_TIMER(periodic_timer, RtcState),
+    VMSTATE_TIMER(update_timer, RtcState),
+    VMSTATE_END,
+};
+
+static const VMStateDescription vmstate_rtc = {
+    .name = "mc146818rtc",
+    .version = 1,
+    .fields = rtc_fields,
+    .post_load = rtc_post_load,
+};
+
 RtcState *rtc_create(void)
 {
     RtcState *s = xzalloc(sizeof(*s));
@@ -628,5 +664,6 @@ RtcState *rtc_create(void)
     rtc_power_on(s);
     rtc_reset(s);
     reset_register(rtc_reset, s);
+    vmstate_register(&vmstate_rtc, RTC_PORT_INDEX, s);
     return s;
 }

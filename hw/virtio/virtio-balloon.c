@@ -14,6 +14,7 @@
 
 #include "devices.h"
 #include "virtio.h"
+#include "vmstate.h"
 
 #define VIRTIO_BALLOON_F_STATS_VQ 1
 #define VIRTIO_BALLOON_F_DEFLATE_ON_OOM 2
@@ -45,17 +46,6 @@ typedef struct VirtIOBalloon {
 } VirtIOBalloon;
 
 static VirtIOBalloon *balloon;
-
-static uint64_t guest_ram_size(void)
-{
-    uint64_t sum = 0;
-    for (unsigned i = 0; i < guest_ram_count(); i++) {
-        const RamBlock *rb = guest_ram_block(i);
-        if (!(rb->flags & (RAM_DEVICE | RAM_READONLY)))
-            sum += rb->size;
-    }
-    return sum;
-}
 
 /* Give one 4 KiB guest page back to the host. */
 static void balloon_discard_page(VirtIOBalloon *s, uint32_t pfn)
@@ -217,6 +207,36 @@ static const VirtIODeviceOps virtio_balloon_ops = {
     .reset = balloon_reset,
 };
 
+/* ---- migration ---- */
+
+/* The held stats buffer was handed back by the core's save: take it again
+ * (the guest will not kick for a buffer it already posted). */
+static int balloon_post_load(void *opaque, unsigned version)
+{
+    VirtIOBalloon *s = opaque;
+    (void)version;
+    s->stats_held = false;
+    if (virtio_device_ready(&s->vdev))
+        virtio_queue_notify(&s->vdev, Q_STATS);
+    return 0;
+}
+
+static const VMStateField balloon_fields[] = {
+    VMSTATE_U32(num_pages, VirtIOBalloon),
+    VMSTATE_U32(actual, VirtIOBalloon),
+    VMSTATE_U64(inflated, VirtIOBalloon),
+    VMSTATE_U64(deflated, VirtIOBalloon),
+    { "stats", offsetof(VirtIOBalloon, stats), VMS_BUFFER, sizeof(VirtioBalloonStats), 1, NULL, 0 },
+    VMSTATE_END,
+};
+
+static const VMStateDescription vmstate_virtio_balloon = {
+    .name = "virtio-balloon",
+    .version = 1,
+    .fields = balloon_fields,
+    .post_load = balloon_post_load,
+};
+
 VirtIODevice *virtio_balloon_create(const VirtioBalloonConfig *cfg, const VirtioPciConfig *pci)
 {
     if (balloon) {
@@ -242,6 +262,7 @@ VirtIODevice *virtio_balloon_create(const VirtioBalloonConfig *cfg, const Virtio
         timer_mod(s->stats_timer,
                   clock_ns(CLOCK_REALTIME_NS) + (int64_t)s->stats_interval_s * 1000000000LL);
     balloon = s;
+    vmstate_register(&vmstate_virtio_balloon, virtio_pci_device(&s->vdev)->devfn, s);
     return &s->vdev;
 }
 

@@ -18,6 +18,7 @@
 #include "net.h"
 #include "pc.h"
 #include "virtio.h"
+#include "vmstate.h"
 
 /* Feature bits (5.1.3). */
 #define VIRTIO_NET_F_CSUM 0
@@ -611,11 +612,62 @@ static const VirtIODeviceOps virtio_net_ops = {
     .reset = net_reset,
 };
 
+static void net_get_mac(NetClient *nc, uint8_t mac[6])
+{
+    VirtIONet *n = nc->opaque;
+    memcpy(mac, n->mac, ETH_ALEN);
+}
+
 static const NetClientOps virtio_net_nc_ops = {
     .kind = NET_CLIENT_NIC,
+    .get_mac = net_get_mac,
     .receive = net_receive,
     .can_receive = net_can_receive,
     .link_status_changed = net_link_status_changed,
+};
+
+/* ---- migration ---- */
+
+static int net_post_load(void *opaque, unsigned version)
+{
+    VirtIONet *n = opaque;
+    (void)version;
+    if (n->table.uni > MAC_TABLE_ENTRIES || n->table.multi > MAC_TABLE_ENTRIES - n->table.uni) {
+        log_msg(LOG_GUEST_ERROR, "%s: migrated MAC table of %u+%u entries\n", n->vdev.name,
+                n->table.uni, n->table.multi);
+        return -1;
+    }
+    /* The link is this host's backend's, not the source's. */
+    n->status = net_link_up(n) ? n->status | VIRTIO_NET_S_LINK_UP
+                               : n->status & ~VIRTIO_NET_S_LINK_UP;
+    /* A frame the source held for its backend was handed back to the ring. */
+    n->tx_waiting = false;
+    net_format_info(n);
+    if (virtio_device_ready(&n->vdev))
+        net_flush_queued(n->nc);
+    return 0;
+}
+
+#define NET_FIELD(f, ty, sz) { #f, offsetof(VirtIONet, f), ty, sz, 1, NULL, 0 }
+static const VMStateField net_fields[] = {
+    VMSTATE_U8_ARRAY(mac, VirtIONet, ETH_ALEN),
+    VMSTATE_U16(status, VirtIONet),
+    VMSTATE_BOOL(promisc, VirtIONet), VMSTATE_BOOL(allmulti, VirtIONet),
+    VMSTATE_BOOL(alluni, VirtIONet), VMSTATE_BOOL(nomulti, VirtIONet),
+    VMSTATE_BOOL(nouni, VirtIONet), VMSTATE_BOOL(nobcast, VirtIONet),
+    NET_FIELD(table.uni, VMS_U32, 4),
+    NET_FIELD(table.multi, VMS_U32, 4),
+    NET_FIELD(table.uni_overflow, VMS_BOOL, sizeof(bool)),
+    NET_FIELD(table.multi_overflow, VMS_BOOL, sizeof(bool)),
+    NET_FIELD(table.macs, VMS_BUFFER, sizeof(((MacTable *)0)->macs)),
+    VMSTATE_END,
+};
+
+static const VMStateDescription vmstate_virtio_net = {
+    .name = "virtio-net",
+    .version = 1,
+    .fields = net_fields,
+    .post_load = net_post_load,
 };
 
 /* Every creation path ends here; allowed masks the offered features. */
@@ -653,6 +705,7 @@ static VirtIODevice *net_create(const VirtioNetConfig *cfg, uint64_t allowed, ui
     if (virtio_pci_create(&n->vdev, pci) < 0)
         return NULL;    /* the half-made client stays: the machine exits */
     net_instances++;
+    vmstate_register(&vmstate_virtio_net, virtio_pci_device(&n->vdev)->devfn, n);
     return &n->vdev;
 }
 

@@ -22,6 +22,7 @@
 #include "pci.h"
 #include "util.h"
 #include "virtio.h"
+#include "vmstate.h"
 
 #define VIRTIO_PCI_VENDOR 0x1af4
 #define VIRTIO_PCI_DEVICE_LEGACY 0x1000   /* transitional: see transitional_device_id */
@@ -585,6 +586,59 @@ static void pci_config_write_hook(PCIDevice *d, uint32_t addr, uint32_t val, uns
         modern_write(p, off, n, le_bytes(&d->config[p->cfg_cap + CAP_PCI_CFG_DATA], n));
 }
 
+/* ---- migration ---- */
+
+static void transport_save(MigStream *s, void *opaque)
+{
+    VirtioPci *p = opaque;
+    vmstate_save_state(s, &vmstate_virtio_device, p->vdev);
+}
+
+static int transport_load(MigStream *s, void *opaque, unsigned version)
+{
+    VirtioPci *p = opaque;
+    (void)version;
+    /* The queues' kicks are re-made for the loaded state in post_load. */
+    kicks_stop_all(p);
+    return vmstate_load_state(s, &vmstate_virtio_device, p->vdev,
+                              vmstate_virtio_device.version);
+}
+
+/*
+ * The PCI part's post_load has remapped the BARs (bar_moved set the kick
+ * bases); now bind an ioeventfd for every enabled queue and re-derive
+ * INTx from the ISR (4.1.4.5: the line is high while the ISR is non-zero).
+ */
+static int transport_post_load(void *opaque, unsigned version)
+{
+    VirtioPci *p = opaque;
+    (void)version;
+    if (p->queue_sel > p->vdev->nvqs)
+        p->queue_sel = p->vdev->nvqs;   /* reads as "no such queue" either way */
+    for (unsigned i = 0; i < p->vdev->nvqs; i++)
+        if (p->vdev->vq[i].enabled)
+            kick_start(p, &p->vdev->vq[i]);
+    pci_set_irq(&p->pci, p->vdev->isr != 0 && !msix_enable_set(&p->pci));
+    return 0;
+}
+
+static const VMStateField virtio_pci_fields[] = {
+    VMSTATE_STRUCT(pci, VirtioPci, vmstate_pci_device),
+    VMSTATE_U32(dfselect, VirtioPci),
+    VMSTATE_U32(gfselect, VirtioPci),
+    VMSTATE_U16(queue_sel, VirtioPci),
+    VMSTATE_END,
+};
+
+static const VMStateDescription vmstate_virtio_pci = {
+    .name = "virtio-pci",
+    .version = 1,
+    .fields = virtio_pci_fields,
+    .save = transport_save,
+    .load = transport_load,
+    .post_load = transport_post_load,
+};
+
 /* ---- creation ---- */
 
 static uint8_t add_vendor_cap(VirtioPci *p, uint8_t type, uint8_t len, uint32_t offset,
@@ -706,6 +760,7 @@ int virtio_pci_create(VirtIODevice *vdev, const VirtioPciConfig *cfg)
     }
     if (pci_register_device(&p->pci, cfg->devfn) < 0)
         goto fail;
+    vmstate_register(&vmstate_virtio_pci, p->pci.devfn, p);
     return 0;
 fail:
     vdev->transport = (VirtIOTransport){ 0 };

@@ -15,6 +15,7 @@
 #include "hw.h"
 #include "util.h"
 #include "virtio.h"
+#include "vmstate.h"
 
 /* Queues per device; the array never moves, so VirtQueue pointers stay valid. */
 #define VIRTIO_QUEUE_MAX 1024
@@ -450,6 +451,7 @@ static int walk_chain(Walk *w, unsigned head)
 static void set_avail_event(VirtQueue *vq, const Vring *r, uint16_t idx)
 {
     store16(avail_event_ptr(vq, r), idx);
+    ram_mark_dirty(vq->used + USED_RING + USED_ELEM_SIZE * vq->num, 2);
 }
 
 int virtqueue_pop(VirtQueue *vq, VirtQueueElement *elem)
@@ -488,14 +490,28 @@ void virtqueue_unpop(VirtQueue *vq, const VirtQueueElement *elem)
     vq->inuse--;
 }
 
+/*
+ * The device is done with elem: every writable buffer may hold data it
+ * wrote through its host mapping (DMA), which migration and the display
+ * only see if it is marked (include/hw.h, guest_mem_map).
+ */
+static void mark_elem_written(const VirtQueueElement *elem)
+{
+    for (unsigned i = elem->out_num; i < elem->out_num + elem->in_num; i++)
+        ram_mark_dirty(elem->addr[i], elem->sg[i].iov_len);
+}
+
 void virtqueue_fill(VirtQueue *vq, const VirtQueueElement *elem, uint32_t len, unsigned i)
 {
     Vring r;
     if (!vring_get(vq, &r))
         return;
-    uint8_t *ue = r.used + USED_RING + USED_ELEM_SIZE * ((vq->used_idx + i) % vq->num);
+    unsigned slot = (vq->used_idx + i) % vq->num;
+    uint8_t *ue = r.used + USED_RING + USED_ELEM_SIZE * slot;
     store32(ue, elem->head);
     store32(ue + 4, len);
+    mark_elem_written(elem);
+    ram_mark_dirty(vq->used + USED_RING + USED_ELEM_SIZE * slot, USED_ELEM_SIZE);
 }
 
 void virtqueue_flush(VirtQueue *vq, unsigned count)
@@ -507,6 +523,7 @@ void virtqueue_flush(VirtQueue *vq, unsigned count)
     /* 2.7.13.4: the used elements are visible before the index. */
     __atomic_thread_fence(__ATOMIC_RELEASE);
     store16(r.used + USED_IDX, new);
+    ram_mark_dirty(vq->used + USED_IDX, 2);
     vq->used_idx = new;
     vq->inuse = count < vq->inuse ? vq->inuse - count : 0;
     /* If used_idx wrapped past the last signalled value, it says nothing any more. */
@@ -533,6 +550,7 @@ void virtqueue_set_notification(VirtQueue *vq, bool enable)
         uint16_t flags = load16(r.used + USED_FLAGS);
         flags = enable ? flags & ~VRING_USED_F_NO_NOTIFY : flags | VRING_USED_F_NO_NOTIFY;
         store16(r.used + USED_FLAGS, flags);
+        ram_mark_dirty(vq->used + USED_FLAGS, 2);
     }
     /* The caller re-checks the ring after enabling: order our write before its read. */
     if (enable)
@@ -584,3 +602,135 @@ size_t virtqueue_elem_write(VirtQueueElement *elem, size_t off, const void *buf,
 {
     return iov_from_buf(elem->sg + elem->out_num, elem->in_num, off, buf, len);
 }
+
+/* ---- migration ---- */
+
+static const VMStateField virtqueue_fields[] = {
+    VMSTATE_U16(num, VirtQueue),
+    VMSTATE_BOOL(enabled, VirtQueue),
+    VMSTATE_U64(desc, VirtQueue),
+    VMSTATE_U64(avail, VirtQueue),
+    VMSTATE_U64(used, VirtQueue),
+    VMSTATE_U16(last_avail_idx, VirtQueue),
+    VMSTATE_U16(used_idx, VirtQueue),
+    VMSTATE_U16(signalled_used, VirtQueue),
+    VMSTATE_BOOL(signalled_used_valid, VirtQueue),
+    VMSTATE_BOOL(notification, VirtQueue),
+    VMSTATE_U16(vector, VirtQueue),
+    VMSTATE_END,
+};
+
+static const VMStateDescription vmstate_virtqueue = {
+    .name = "virtqueue",
+    .version = 1,
+    .fields = virtqueue_fields,
+};
+
+/*
+ * A queue from the stream must be one this device could have reached by
+ * itself: a size the driver could set, and enabled rings inside guest RAM
+ * (2.7: alignment and placement), else the stream is refused.
+ */
+static int virtqueue_check_loaded(MigStream *s, VirtQueue *vq)
+{
+    VirtIODevice *vdev = vq->vdev;
+    const char *why;
+    Vring r;
+    if (vq->num > vq->num_max || !is_pow2(vq->num))
+        return mig_stream_set_error(s, "%s: queue %u: size %u (max %u)", vdev->name,
+                                    vq->index, vq->num, vq->num_max);
+    if (vq->enabled && !vdev->broken && !vring_map(vq, &r, &why))
+        return mig_stream_set_error(s, "%s: queue %u: %s", vdev->name, vq->index, why);
+    /* The device finished everything before the save (the source drained). */
+    vq->inuse = 0;
+    return 0;
+}
+
+static void virtio_device_save(MigStream *s, void *opaque)
+{
+    VirtIODevice *vdev = opaque;
+    mig_put_be64(s, vdev->host_features);
+    mig_put_be32(s, (uint32_t)vdev->config_len);
+    mig_put_buf(s, vdev->config, vdev->config_len);
+    mig_put_be32(s, vdev->nvqs);
+    for (unsigned i = 0; i < vdev->nvqs; i++) {
+        /*
+         * Elements a device still holds (virtio-net's frame waiting for the
+         * backend, the balloon's stats buffer) are the last ones it popped:
+         * the destination pops them again.  Block requests were drained.
+         */
+        VirtQueue vq = vdev->vq[i];
+        vq.last_avail_idx -= (uint16_t)vq.inuse;
+        vmstate_save_state(s, &vmstate_virtqueue, &vq);
+    }
+}
+
+static int virtio_device_load(MigStream *s, void *opaque, unsigned version)
+{
+    VirtIODevice *vdev = opaque;
+    (void)version;
+    uint64_t host = mig_get_be64(s);
+    uint32_t config_len = mig_get_be32(s);
+    if (mig_stream_error(s))
+        return -1;
+    if (host != vdev->host_features)
+        return mig_stream_set_error(s, "%s: features 0x%llx offered by the source, 0x%llx here",
+                                    vdev->name, (unsigned long long)host,
+                                    (unsigned long long)vdev->host_features);
+    if (config_len != vdev->config_len)
+        return mig_stream_set_error(s, "%s: config space of %u bytes, %zu here", vdev->name,
+                                    config_len, vdev->config_len);
+    if (mig_get_buf(s, vdev->config, config_len) < 0)
+        return -1;
+    uint32_t nvqs = mig_get_be32(s);
+    if (mig_stream_error(s))
+        return -1;
+    if (nvqs != vdev->nvqs)
+        return mig_stream_set_error(s, "%s: %u queues, %u here", vdev->name, nvqs, vdev->nvqs);
+    for (unsigned i = 0; i < nvqs; i++) {
+        if (vmstate_load_state(s, &vmstate_virtqueue, &vdev->vq[i], vmstate_virtqueue.version) < 0)
+            return -1;
+        if (virtqueue_check_loaded(s, &vdev->vq[i]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int virtio_device_post_load(void *opaque, unsigned version)
+{
+    VirtIODevice *vdev = opaque;
+    (void)version;
+    /* Legacy drivers may hold the transport-only bits (4.1.4.8). */
+    uint64_t allowed = vdev->host_features | VIRTIO_LEGACY_TRANSPORT_FEATURES;
+    if (vdev->guest_features & ~allowed) {
+        log_msg(LOG_GUEST_ERROR, "%s: migrated features 0x%llx were not offered\n", vdev->name,
+                (unsigned long long)vdev->guest_features);
+        return -1;
+    }
+    if (vdev->broken)
+        vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+    /* What the device derives from the negotiated features (header sizes,
+     * offloads) is derived again here. */
+    if (vdev->guest_features && vdev->ops->set_features)
+        vdev->ops->set_features(vdev, vdev->guest_features);
+    return 0;
+}
+
+static const VMStateField virtio_device_fields[] = {
+    VMSTATE_U8(status, VirtIODevice),
+    VMSTATE_U8(isr, VirtIODevice),
+    VMSTATE_U64(guest_features, VirtIODevice),
+    VMSTATE_U16(config_vector, VirtIODevice),
+    VMSTATE_U8(config_generation, VirtIODevice),
+    VMSTATE_BOOL(broken, VirtIODevice),
+    VMSTATE_END,
+};
+
+const VMStateDescription vmstate_virtio_device = {
+    .name = "virtio-device",
+    .version = 1,
+    .fields = virtio_device_fields,
+    .post_load = virtio_device_post_load,
+    .save = virtio_device_save,
+    .load = virtio_device_load,
+};
