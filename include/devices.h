@@ -41,9 +41,27 @@ typedef struct I8042State I8042State;
 I8042State *i8042_create(void);
 /* The controller i8042_create made last (NULL before): for tests. */
 I8042State *i8042_instance(void);
-/* Old raw-byte interface (monitor sendkey until it moves to the input layer). */
-void i8042_kbd_put(I8042State *s, uint8_t scancode);
-bool i8042_kbd_translating(const I8042State *s);
+/* Input-layer handler names the i8042 registers (include/ui.h). */
+#define I8042_KBD_HANDLER_NAME "QEMU PS/2 Keyboard"
+#define I8042_MOUSE_HANDLER_NAME "QEMU PS/2 Mouse"
+
+/* hw/input/ps2-scancodes.c: Linux keycode -> PS/2 scan code bytes. */
+#define PS2_MAX_SEQ 8               /* longest sequence (Pause in set 2) */
+#define PS2_MOD_CTRL 0x01           /* modifiers PrintScreen/Pause depend on */
+#define PS2_MOD_SHIFT 0x02
+#define PS2_MOD_LALT 0x04
+#define PS2_MOD_RALT 0x08
+/* The bytes of a press (down) or release of keycode in set 1, 2 or 3 with
+ * mods held; 0 for a key the set lacks (and for releasing Pause). */
+size_t ps2_key_sequence(unsigned keycode, unsigned set, bool down, unsigned mods,
+                        uint8_t out[PS2_MAX_SEQ]);
+/* The PS2_MOD_* bit keycode is (0 for other keys). */
+unsigned ps2_modifier_bit(unsigned keycode);
+/* Does keycode have scan codes?  Its set-1 code (0xe0xx extended), or 0. */
+bool ps2_key_known(unsigned keycode);
+uint16_t ps2_key_set1_code(unsigned keycode);
+/* The 8042 translation of one set-2 byte to set 1 (command byte XLATE). */
+uint8_t ps2_translate_set2(uint8_t code);
 
 /* hw/misc/debugexit.c: -device isa-debug-exit,iobase=,iosize= : a write of
  * v exits vmm with status (v << 1) | 1. */

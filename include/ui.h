@@ -98,6 +98,8 @@ void input_pointer_rel(int dx, int dy, int dz, unsigned buttons);
 void input_pointer_abs(int x, int y, int dz, unsigned buttons);
 /* Does some handler take absolute events (a tablet)? */
 bool input_has_absolute(void);
+/* Does some handler take key events (the monitor's sendkey checks)? */
+bool input_has_keyboard(void);
 
 /* Keyboard layouts for -k (ui/keymaps.c): X keysym -> Linux keycode plus
  * whether the layout needs shift/altgr for it.  "en-us" is built in;
@@ -106,6 +108,12 @@ bool input_has_absolute(void);
 int keymap_set_layout(const char *layout);
 /* 0 when the keysym has no key in the layout. */
 unsigned keymap_keysym_to_keycode(uint32_t keysym, bool *needs_shift, bool *needs_altgr);
+/* PC scan code set 1 make code, 0x80 | code for the 0xe0-prefixed keys (the
+ * numbers in QEMU's keymap files) -> Linux key code; 0 if none. */
+unsigned keymap_set1_to_keycode(unsigned code);
+/* X keysym name ("adiaeresis", "XF86AudioMute", "0x1000a0", "U20AC") ->
+ * keysym; 0 if unknown. */
+uint32_t keymap_keysym_from_name(const char *name);
 
 /* ---- VNC server (ui/vnc.c) ---- */
 /*
@@ -119,6 +127,17 @@ unsigned keymap_keysym_to_keycode(uint32_t keysym, bool *needs_shift, bool *need
 int vnc_parse(const char *spec);
 int vnc_start(void);
 bool vnc_enabled(void);
+/* Monitor support (ui/vnc.c, for monitor/cmd-display.c and the change
+ * command).  -1 with QEMU's message in err ("Could not set password" when
+ * VNC or password=on is absent). */
+int vnc_set_password(const char *password, char *err, size_t errlen);
+/* "now", "never", "+SECONDS" or an absolute time_t. */
+int vnc_expire_password(const char *when, char *err, size_t errlen);
+struct json_object;
+/* query-vnc's VncInfo: enabled, host, service, family, auth, clients. */
+struct json_object *vnc_query(void);
+/* The listening sockets: [{host, service, family, auth}], for info vnc. */
+struct json_object *vnc_query_servers(void);
 void display_monitor_init(void);
 
 #endif

@@ -18,6 +18,7 @@
 #include "hw.h"
 #include "pc.h"
 #include "pci.h"
+#include "ui.h"
 #include "util.h"
 
 unsigned monitor_current_cpu;
@@ -630,26 +631,25 @@ static json_object *hmp_info_mem(json_object *args, MonError *err)
 }
 
 /* ---- sendkey / send-key ---- */
+/*
+ * Keys go to the input layer as Linux keycodes; the keyboard the guest
+ * has (PS/2 or virtio) turns them into its own codes.  As QEMU: every key
+ * is pressed in order now and released in reverse after the hold time.
+ */
 #define SENDKEY_DEFAULT_HOLD_MS 100
 
 static Timer *release_timer;
-static KeySequence pending_release;
-
-static void put_bytes(const uint8_t *b, size_t n)
-{
-    I8042State *kbd = i8042_instance();
-    for (size_t i = 0; kbd && i < n; i++)
-        i8042_kbd_put(kbd, b[i]);
-}
+static unsigned held_keys[SENDKEY_MAX_KEYS];
+static size_t nheld;
 
 static void release_keys(void *opaque)
 {
-    put_bytes(pending_release.release, pending_release.nrelease);
-    pending_release.nrelease = 0;
+    while (nheld > 0)
+        input_key_event(held_keys[--nheld], false);
 }
 
 /* Press now, release after hold_ms (QEMU's default 100 ms). */
-static void send_sequence(const KeySequence *seq, int64_t hold_ms)
+static void send_keys(const int *idx, size_t n, int64_t hold_ms)
 {
     if (!release_timer)
         release_timer = timer_new(CLOCK_REALTIME_NS, release_keys, NULL);
@@ -657,34 +657,31 @@ static void send_sequence(const KeySequence *seq, int64_t hold_ms)
         timer_del(release_timer);
         release_keys(NULL);
     }
-    put_bytes(seq->press, seq->npress);
-    pending_release = *seq;
+    for (size_t i = 0; i < n && i < SENDKEY_MAX_KEYS; i++) {
+        held_keys[nheld++] = keymap_keycode(idx[i]);
+        input_key_event(keymap_keycode(idx[i]), true);
+    }
     if (hold_ms <= 0)
         hold_ms = SENDKEY_DEFAULT_HOLD_MS;
     timer_mod(release_timer, clock_ns(CLOCK_REALTIME_NS) + MIN(hold_ms, 60000) * 1000000);
 }
 
-static bool keyboard_set1(void)
-{
-    I8042State *kbd = i8042_instance();
-    return kbd && i8042_kbd_translating(kbd);
-}
-
 static json_object *hmp_sendkey(json_object *args, MonError *err)
 {
     const char *keys = arg_str(args, "keys");
-    KeySequence seq;
+    int idx[SENDKEY_MAX_KEYS];
+    size_t n;
     char bad[64];
 
-    if (!keys || sendkey_parse(keys, keyboard_set1(), &seq, bad, sizeof(bad)) < 0) {
+    if (!keys || sendkey_parse_names(keys, idx, &n, bad, sizeof(bad)) < 0) {
         char *msg = xasprintf("invalid parameter: %s\n", keys ? bad : "");
         return text_result(msg);
     }
-    if (!i8042_instance()) {
+    if (!input_has_keyboard()) {
         mon_error_set(err, ERROR_CLASS_DEVICE_NOT_ACTIVE, "No keyboard device");
         return NULL;
     }
-    send_sequence(&seq, arg_int(args, "hold-time", SENDKEY_DEFAULT_HOLD_MS));
+    send_keys(idx, n, arg_int(args, "hold-time", SENDKEY_DEFAULT_HOLD_MS));
     return NULL;
 }
 
@@ -752,7 +749,6 @@ static json_object *qmp_send_key(json_object *args, MonError *err)
     json_object *keys = json_object_object_get(args, "keys");
     int idx[SENDKEY_MAX_KEYS];
     size_t n;
-    KeySequence seq;
 
     if (!json_object_is_type(keys, json_type_array)) {
         mon_error_set(err, ERROR_CLASS_GENERIC, "Invalid parameter type for 'keys', expected: array");
@@ -770,12 +766,11 @@ static json_object *qmp_send_key(json_object *args, MonError *err)
     }
     if (n == 0)
         return NULL;
-    if (!i8042_instance()) {
+    if (!input_has_keyboard()) {
         mon_error_set(err, ERROR_CLASS_DEVICE_NOT_ACTIVE, "No keyboard device");
         return NULL;
     }
-    sendkey_build(idx, n, keyboard_set1(), &seq);
-    send_sequence(&seq, arg_int(args, "hold-time", SENDKEY_DEFAULT_HOLD_MS));
+    send_keys(idx, n, arg_int(args, "hold-time", SENDKEY_DEFAULT_HOLD_MS));
     return NULL;
 }
 

@@ -51,6 +51,8 @@ char *mem_info_text(uint64_t cr0, uint64_t cr3, uint64_t cr4, uint64_t efer);
 /* ---- sendkey (monitor/keymap.c) ---- */
 /* Index of a QKeyCode name ("a", "ctrl", "kp_enter"), or -1. */
 int keymap_lookup(const char *name);
+/* The Linux input keycode (KEY_*) of a key index (0 if out of range). */
+unsigned keymap_keycode(int key);
 /* Index for a QEMU "number" key (XT set 1, 0x80|code for 0xe0-prefixed). */
 int keymap_from_number(uint64_t qnum);
 /* Scancode bytes of key index for a press or release in set 1 or set 2
@@ -69,6 +71,8 @@ typedef struct KeySequence {
     size_t npress, nrelease;
 } KeySequence;
 int sendkey_parse(const char *keys, bool set1, KeySequence *seq, char *bad, size_t badlen);
+/* The same names as key indexes (at most SENDKEY_MAX_KEYS) in *count. */
+int sendkey_parse_names(const char *keys, int *idx, size_t *count, char *bad, size_t badlen);
 /* Build from key indexes (QMP send-key). */
 void sendkey_build(const int *keyidx, size_t n, bool set1, KeySequence *seq);
 
