@@ -51,6 +51,11 @@ typedef struct VGAState {
     uint8_t misc_output;
     uint8_t feature_ctrl;
     uint8_t sr_index, sr[8];
+    /* While VBE is enabled the sequencer the hardware obeys is this copy of
+     * sr[] with chain-4/all-planes forced (QEMU's CVE-2016-3712 design: the
+     * guest may still rewrite sr[] without breaking the VBE mode).  Readers
+     * (the renderer too) use vga_sr(). */
+    uint8_t sr_vbe[8];
     uint8_t gr_index, gr[16];
     uint8_t cr_index, cr[256];
     uint8_t ar_index, ar[21];
@@ -59,8 +64,10 @@ typedef struct VGAState {
     uint8_t dac_sub_index;      /* 0..2: R, G, B */
     uint8_t dac_read_index, dac_write_index;
     uint8_t dac_cache[3];
-    uint8_t palette[768];       /* 6-bit (or 8-bit with VBE_DISPI_8BIT_DAC) RGB */
-    uint8_t pel_mask;           /* 0x3c6 */
+    /* RGB as written (whole bytes, as QEMU keeps them): with VBE_DISPI_8BIT_DAC
+     * 8-bit components, else only the low 6 bits count (scale them up). */
+    uint8_t palette[768];
+    uint8_t pel_mask;           /* 0x3c6: ignored as by QEMU (reads 0); always 0xff */
     uint8_t st01;               /* input status 1 (retrace toggling) */
     uint32_t latch;             /* the four plane latches */
 
@@ -70,6 +77,7 @@ typedef struct VGAState {
     uint32_t vbe_start_addr;    /* bytes into vram of the visible start */
     uint32_t vbe_line_offset;   /* bytes per line */
     uint32_t vbe_bank_mask;
+    uint32_t bank_offset;       /* bytes: the 64K window's start in vram (BANK << 16) */
 
     /* Renderer state (vga-render.c). */
     bool full_update;           /* redraw everything at the next refresh */
@@ -84,6 +92,14 @@ typedef struct VGAState {
     bool blink_on;
     uint32_t palette_rgb[256];  /* x8r8g8b8 for each DAC entry, from palette */
     bool palette_dirty;
+    /* Everything but memory and palette that decides what a refresh draws;
+     * any change forces a full redraw (vga-render.c fills it). */
+    uint32_t render_params[24];
+    bool render_params_valid;
+    bool cursor_phase;          /* cursor shown in the current blink phase */
+    int64_t char_blink_next_ns; /* attribute blink (AR10 bit 3) phase change */
+    uint8_t font_shadow[2][256 * 32];   /* the two fonts as last drawn */
+    uint8_t *page_state;        /* per refresh: 0 unknown, 1 clean, 2 dirty vram page */
 
     PCIDevice pci;
     bool vga_window_mapped;     /* 0xa0000-0xbffff registered */
@@ -103,6 +119,14 @@ void vbe_write(VGAState *s, unsigned index, uint32_t val);
 uint8_t vga_mem_readb(VGAState *s, uint32_t addr);
 void vga_mem_writeb(VGAState *s, uint32_t addr, uint8_t val);
 bool vga_vbe_enabled(const VGAState *s);
+/* The sequencer register the hardware uses now (sr_vbe while VBE is on). */
+static inline uint8_t vga_sr(const VGAState *s, unsigned i)
+{
+    return (s->vbe_regs[VBE_DISPI_INDEX_ENABLE] & VBE_DISPI_ENABLED) ? s->sr_vbe[i & 7]
+                                                                     : s->sr[i & 7];
+}
+/* The VGA's single instance (NULL before vga_pci_new): for the monitor and tests. */
+extern VGAState *vga_state;
 
 /* vga-render.c: the display device (include/ui.h DisplayDevOps). */
 void vga_render_init(VGAState *s);      /* registers with the display */
