@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "monitor.h"
 #include "net.h"
+#include "ui.h"
 #include "util.h"
 #include "virtio.h"
 
@@ -143,8 +144,28 @@ static json_object *qmp_eject(json_object *args, MonError *err)
     return NULL;
 }
 
+/* HMP "change vnc password [PASSWORD]" arrives here as device "vnc",
+ * filename "password", format PASSWORD (QEMU prompts when it is missing;
+ * we take it from the line).  "change vnc DISPLAY" is not supported. */
+static bool change_vnc(json_object *args, MonError *err)
+{
+    const char *dev = arg_str(args, "device"), *what = arg_str(args, "filename");
+    if (!dev || strcmp(dev, "vnc"))
+        return false;
+    char why[128];
+    if (!what || strcmp(what, "password"))
+        mon_error_set(err, ERROR_CLASS_GENERIC, "changing the VNC display is not supported");
+    else if (!arg_str(args, "format"))
+        mon_error_set(err, ERROR_CLASS_GENERIC, "Parameter 'password' is missing");
+    else if (vnc_set_password(arg_str(args, "format"), why, sizeof(why)) < 0)
+        mon_error_set(err, ERROR_CLASS_GENERIC, "%s", why);
+    return true;
+}
+
 static json_object *qmp_change_medium(json_object *args, MonError *err)
 {
+    if (change_vnc(args, err))
+        return NULL;
     BlockBackend *b = removable_drive(arg_str(args, "device"), err);
     char why[256];
     if (b && blk_change_medium(b, arg_str(args, "filename"), arg_str(args, "format"), why,
