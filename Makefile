@@ -122,6 +122,8 @@ bench: deps
 	bench/firmware.sh
 	bench/ide.sh
 	bench/e1000.sh
+	bench/vnc.sh
+	bench/migrate.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

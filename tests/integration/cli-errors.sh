@@ -165,6 +165,18 @@ else
         "${K[@]}" "${SERIAL[@]}"
     kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
     expect_error bios-missing '/nonexistent/bios.bin' -bios /nonexistent/bios.bin -display none
+
+    # Display, VNC and migration options.
+    expect_error vga-cirrus 'cirrus' -vga cirrus "${K[@]}" "${SERIAL[@]}"
+    expect_error vga-twice 'VGA' -vga std -device VGA "${K[@]}" "${SERIAL[@]}"
+    expect_error vga-vgamem 'vgamem_mb' -vga none -device VGA,vgamem_mb=3 "${K[@]}" "${SERIAL[@]}"
+    expect_error vnc-option "unknown option 'foo'" -vnc :1,foo=bar "${K[@]}" "${SERIAL[@]}"
+    expect_error vnc-syntax '-vnc 5' -vnc 5 "${K[@]}" "${SERIAL[@]}"
+    expect_error vnc-display '59636' -vnc :59636 "${K[@]}" "${SERIAL[@]}"
+    expect_error keymap-missing "layout 'xx'" -k xx "${K[@]}" "${SERIAL[@]}"
+    expect_error incoming-scheme 'ftp' -incoming ftp://x "${K[@]}" "${SERIAL[@]}"
+    expect_error incoming-file-missing '/nonexistent/stream' \
+        -incoming file:/nonexistent/stream "${K[@]}" "${SERIAL[@]}"
 fi
 
 # Informational options: output on stdout, status 0, nothing on stderr.
