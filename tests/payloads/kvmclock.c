@@ -16,22 +16,12 @@
 #define KVM_FEATURE_CLOCKSOURCE2 (1u << 3)
 #define NSEC_PER_SEC 1000000000ull
 
-struct pvclock_vcpu_time_info {
-    uint32_t version, pad0;
-    uint64_t tsc_timestamp, system_time;
-    uint32_t tsc_to_system_mul;
-    int8_t tsc_shift;
-    uint8_t flags, pad[2];
-} PACKED;
-
 struct pvclock_wall_clock {
     uint32_t version, sec, nsec;
 } PACKED;
 
 static volatile struct pvclock_vcpu_time_info time_info __attribute__((aligned(4096)));
 static volatile struct pvclock_wall_clock wall __attribute__((aligned(64)));
-
-#define barrier() __asm__ volatile("" ::: "memory")
 
 /* ---- CMOS RTC (MC146818 datasheet: registers 0-9, A, B; 0x32 century) ---- */
 static uint8_t cmos_read(uint8_t reg)
@@ -65,24 +55,6 @@ static bool wait_rtc_tick(void)
     return false;
 }
 
-/* ---- pvclock (scaling: pvclock_scale in lib/clock.c) ---- */
-/* Nanoseconds of guest system time; retries while KVM updates the data
- * (odd version, or version changed during the read). */
-static uint64_t kvmclock_ns(void)
-{
-    for (;;) {
-        uint32_t v = time_info.version;
-        barrier();
-        uint64_t ts = time_info.tsc_timestamp, st = time_info.system_time;
-        uint32_t mul = time_info.tsc_to_system_mul;
-        int8_t shift = time_info.tsc_shift;
-        uint64_t now = rdtsc();
-        barrier();
-        if (!(v & 1) && v == time_info.version)
-            return st + pvclock_scale(now - ts, mul, shift);
-    }
-}
-
 static unsigned year_of(uint64_t epoch_seconds)
 {
     uint64_t days = udiv64(epoch_seconds, 86400, NULL);
@@ -112,7 +84,7 @@ static void check_feature(void)
 static void check_time_info(void)
 {
     wrmsr(MSR_KVM_SYSTEM_TIME_NEW, (uint32_t)(uintptr_t)&time_info | 1);
-    uint64_t t = kvmclock_ns();
+    uint64_t t = pvclock_read_ns(&time_info);
     printf("kvmclock: version %u mul %u shift %d flags 0x%x system_time %llu ns\n",
            time_info.version, time_info.tsc_to_system_mul, time_info.tsc_shift,
            time_info.flags, (unsigned long long)t);
@@ -122,7 +94,7 @@ static void check_time_info(void)
         fail("kvmclock", "tsc_to_system_mul is 0");
     uint64_t prev = t;
     for (int i = 0; i < 1000; i++) {
-        uint64_t now = kvmclock_ns();
+        uint64_t now = pvclock_read_ns(&time_info);
         if (now < prev)
             fail("kvmclock", "went backwards: %llu after %llu", (unsigned long long)now,
                  (unsigned long long)prev);
@@ -135,10 +107,10 @@ static void check_rate(void)
 {
     if (!wait_rtc_tick())
         fail("kvmclock", "CMOS RTC seconds do not advance");
-    uint64_t t0 = kvmclock_ns();
+    uint64_t t0 = pvclock_read_ns(&time_info);
     if (!wait_rtc_tick())
         fail("kvmclock", "CMOS RTC seconds do not advance");
-    uint64_t ms = udiv64(kvmclock_ns() - t0, 1000000, NULL);
+    uint64_t ms = udiv64(pvclock_read_ns(&time_info) - t0, 1000000, NULL);
     printf("kvmclock: one RTC second took %llu ms\n", (unsigned long long)ms);
     if (ms < 800 || ms > 1200)
         fail("kvmclock", "one RTC second took %llu ms of kvmclock time", (unsigned long long)ms);
@@ -147,7 +119,7 @@ static void check_rate(void)
 static void check_wall_clock(void)
 {
     wrmsr(MSR_KVM_WALL_CLOCK_NEW, (uint32_t)(uintptr_t)&wall);
-    uint64_t now = wall.sec + udiv64(kvmclock_ns(), NSEC_PER_SEC, NULL);
+    uint64_t now = wall.sec + udiv64(pvclock_read_ns(&time_info), NSEC_PER_SEC, NULL);
     unsigned year = year_of(now);
     unsigned rtc_year = rtc_value(cmos_read(0x32)) * 100 + rtc_value(cmos_read(0x09));
     printf("kvmclock: wall clock version %u sec %u -> year %u; RTC year %u\n", wall.version,

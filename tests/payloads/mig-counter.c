@@ -20,44 +20,8 @@
 #include "payload.h"
 
 #define NAME "mig-counter"
-#define MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01
-
-struct pvclock_vcpu_time_info {
-    uint32_t version, pad0;
-    uint64_t tsc_timestamp, system_time;
-    uint32_t tsc_to_system_mul;
-    int8_t tsc_shift;
-    uint8_t flags, pad[2];
-} PACKED;
-
-static volatile struct pvclock_vcpu_time_info pvti __attribute__((aligned(64)));
 /* The witness state: in .bss, i.e. guest RAM that migrates. */
 static volatile uint32_t count;
-
-/* kvmclock system time in ns (msr.rst: retry while the version is odd or changed). */
-static uint64_t kvmclock_ns(void)
-{
-    for (;;) {
-        uint32_t v = pvti.version;
-        __asm__ volatile("" ::: "memory");
-        uint64_t tsc = rdtsc();
-        uint64_t ns = pvti.system_time +
-                      pvclock_scale(tsc - pvti.tsc_timestamp, pvti.tsc_to_system_mul,
-                                    pvti.tsc_shift);
-        __asm__ volatile("" ::: "memory");
-        if (!(v & 1) && v == pvti.version)
-            return ns;
-    }
-}
-
-static void kvmclock_enable(void)
-{
-    wrmsr(MSR_KVM_SYSTEM_TIME_NEW, (uint32_t)(uintptr_t)&pvti | 1);
-    for (int i = 0; i < 1000000 && (pvti.version == 0 || (pvti.version & 1)); i++)
-        cpu_relax();
-    if (pvti.tsc_to_system_mul == 0)
-        fail(NAME, "kvmclock gave no TSC multiplier");
-}
 
 static void check_clocks(uint64_t tsc, uint64_t clk, uint64_t *last_tsc, uint64_t *last_clk,
                          uint32_t jump_ms)
@@ -80,7 +44,7 @@ int main(uint32_t magic, uint32_t info)
     uint32_t jump_ms = cmdline_option(NAME, "jump_ms", 2000, 1, 1000000);
     printf(NAME ": start\n");
     tsc_clock_init(NAME);
-    kvmclock_enable();
+    kvmclock_enable(NAME);
 
     uint64_t tsc0 = rdtsc(), clk0 = kvmclock_ns();
     uint64_t last_tsc = tsc0, last_clk = clk0;

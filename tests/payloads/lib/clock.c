@@ -10,14 +10,6 @@
 #define KVM_CPUID_FEATURES 0x40000001
 #define KVM_FEATURE_CLOCKSOURCE2 (1u << 3)
 
-struct pvclock_vcpu_time_info {
-    uint32_t version, pad0;
-    uint64_t tsc_timestamp, system_time;
-    uint32_t tsc_to_system_mul;
-    int8_t tsc_shift;
-    uint8_t flags, pad[2];
-} PACKED;
-
 static volatile struct pvclock_vcpu_time_info pvti __attribute__((aligned(64)));
 static uint32_t tsc_mul;
 static int tsc_shift;
@@ -43,15 +35,42 @@ void tsc_clock_init(const char *name)
     cpuid_count(KVM_CPUID_FEATURES, 0, r);
     if (!(r[0] & KVM_FEATURE_CLOCKSOURCE2))
         fail(name, "no KVM_FEATURE_CLOCKSOURCE2 for the TSC rate");
-    /* Enable (bit 0), wait for an even nonzero version, disable again. */
-    wrmsr(MSR_KVM_SYSTEM_TIME_NEW, (uint32_t)(uintptr_t)&pvti | 1);
-    for (int i = 0; i < 1000000 && (pvti.version == 0 || (pvti.version & 1)); i++)
-        cpu_relax();
+    /* Enable, read the rate, disable again. */
+    kvmclock_enable(name);
     tsc_mul = pvti.tsc_to_system_mul;
     tsc_shift = pvti.tsc_shift;
     wrmsr(MSR_KVM_SYSTEM_TIME_NEW, 0);
-    if (tsc_mul == 0)
+}
+
+void kvmclock_enable(const char *name)
+{
+    /* Enable (bit 0), wait for an even nonzero version. */
+    wrmsr(MSR_KVM_SYSTEM_TIME_NEW, (uint32_t)(uintptr_t)&pvti | 1);
+    for (int i = 0; i < 1000000 && (pvti.version == 0 || (pvti.version & 1)); i++)
+        cpu_relax();
+    if (pvti.tsc_to_system_mul == 0)
         fail(name, "kvmclock gave no TSC multiplier");
+}
+
+uint64_t pvclock_read_ns(const volatile struct pvclock_vcpu_time_info *p)
+{
+    /* msr.rst: retry while the version is odd or changed during the read. */
+    for (;;) {
+        uint32_t v = p->version;
+        __asm__ volatile("" ::: "memory");
+        uint64_t ts = p->tsc_timestamp, st = p->system_time;
+        uint32_t mul = p->tsc_to_system_mul;
+        int8_t shift = p->tsc_shift;
+        uint64_t now = rdtsc();
+        __asm__ volatile("" ::: "memory");
+        if (!(v & 1) && v == p->version)
+            return st + pvclock_scale(now - ts, mul, shift);
+    }
+}
+
+uint64_t kvmclock_ns(void)
+{
+    return pvclock_read_ns(&pvti);
 }
 
 uint64_t tsc_to_ns(uint64_t cycles) { return pvclock_scale(cycles, tsc_mul, tsc_shift); }

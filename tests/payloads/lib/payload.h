@@ -214,6 +214,19 @@ uint64_t pvclock_scale(uint64_t delta, uint32_t mul, int shift);
 void tsc_clock_init(const char *name);
 /* Valid after tsc_clock_init(). */
 uint64_t tsc_to_ns(uint64_t cycles);
+/* kvmclock's per-vCPU time structure (Linux Documentation/virt/kvm/x86/msr.rst). */
+struct pvclock_vcpu_time_info {
+    uint32_t version, pad0;
+    uint64_t tsc_timestamp, system_time;
+    uint32_t tsc_to_system_mul;
+    int8_t tsc_shift;
+    uint8_t flags, pad[2];
+} __attribute__((packed));
+/* System time in ns from such a structure (retries while KVM updates it). */
+uint64_t pvclock_read_ns(const volatile struct pvclock_vcpu_time_info *p);
+/* Keep kvmclock on (fail(name, ...) without it) and read its system time. */
+void kvmclock_enable(const char *name);
+uint64_t kvmclock_ns(void);
 uint64_t ns_since(uint64_t tsc0);
 
 /* clock.c: "PREFIX DIR_frames=N DIR_fps=F DIR_MBps=M DIR_ms=T" for frames
