@@ -116,7 +116,8 @@ def check_continued(name, src, dst, check_gap=True, more=5):
     with src.lock:
         tail = src.partial.decode(errors="replace")
     first = dst.text()[0] if dst.text() else ""
-    m = re.match(r"^count (\d+) tsc_ms=\d+ clock_ms=\d+$", tail + first)
+    # The payload ends lines with "\r\n": the split may fall between them.
+    m = re.match(r"^count (\d+) tsc_ms=\d+ clock_ms=\d+$", (tail + first).replace("\r", ""))
     if tail and m and int(m.group(1)) == last_n + 1:
         last_n += 1
     if len(d) < more:
