@@ -405,7 +405,8 @@ static void fake_unmap(void *opaque, unsigned idx, const RamBlock *rb)
 
 static int fake_sync(void *opaque, unsigned idx, const RamBlock *rb, uint64_t *bitmap)
 {
-    for (unsigned i = 0; i < 4; i++) {
+    uint64_t words = (rb->size / RAM_PAGE_SIZE + 63) / 64;
+    for (unsigned i = 0; i < 4 && i < words; i++) {
         bitmap[i] |= fake_accel.log[i];
         fake_accel.log[i] = 0;
     }
