@@ -105,7 +105,7 @@ check-payloads: all payloads
 check-integration: all payloads $(EXTRA_TEST_BINS)
 	@BUILD=$(BUILD) tests/run.sh integration
 check-linux: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(EXTRA_TEST_BINS)
 	@BUILD=$(BUILD) tests/run.sh linux
 
 run: deps

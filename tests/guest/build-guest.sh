@@ -146,6 +146,9 @@ esac
 exit 0
 DHCP
     chmod 755 "$root/usr/share/udhcpc/default.script"
+    # Debian's busybox udhcpc looks for it in /etc/udhcpc.
+    mkdir -p "$root/etc/udhcpc"
+    ln -sf /usr/share/udhcpc/default.script "$root/etc/udhcpc/default.script"
     cat >"$root/etc/profile" <<'PROFILE'
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 export PS1='vmm-guest:\w# '
