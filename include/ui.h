@@ -21,7 +21,7 @@
  * once on demand for screendump.  The device reports what it changed with
  * display_dirty; listeners get those rectangles merged per refresh.
  */
-#define DISPLAY_REFRESH_HZ 30
+#define DISPLAY_REFRESH_HZ 30   /* while the screen changes; slower when idle */
 typedef struct DisplaySurface {
     pixman_image_t *image;
     int width, height;
@@ -57,6 +57,9 @@ void *display_add_listener(const DisplayListenerOps *ops, void *opaque);
 void display_remove_listener(void *handle);
 /* Run one refresh now (screendump, tests). */
 void display_refresh_now(void);
+/* The user did something (a key, the pointer): refresh at full rate again
+ * (an unchanging screen is refreshed less and less often, down to every 3 s). */
+void display_activity(void);
 /* Write the surface after a refresh: PPM (P6), or PNG when png.  -1 and a
  * one-line message in err. */
 int display_screendump(const char *path, bool png, char *err, size_t errlen);

@@ -38,6 +38,7 @@ static struct {
     pixman_region32_t dirty;
     bool dirty_init;
     Timer *timer;
+    int64_t idle_extra_ns;      /* added to the refresh period while idle */
 } dpy;
 
 /* ---- surface ---- */
@@ -145,17 +146,39 @@ static void flush_dirty(void)
             l->ops->refresh_done(l->opaque);
 }
 
-void display_refresh_now(void)
+/* Render and hand the changes to the listeners; did anything change? */
+static bool refresh(void)
 {
     surface_ensure();
     if (dpy.dev_ops && dpy.dev_ops->refresh)
         dpy.dev_ops->refresh(dpy.dev_opaque);
+    bool changed = pixman_region32_not_empty(&dpy.dirty);
     flush_dirty();
+    return changed;
+}
+
+void display_refresh_now(void)
+{
+    refresh();
+}
+
+/*
+ * The period: DISPLAY_REFRESH_HZ while the screen changes; each refresh
+ * that finds nothing new waits REFRESH_IDLE_STEP_NS longer, up to
+ * REFRESH_IDLE_MAX_NS, so an idle screen costs next to nothing (QEMU's VNC
+ * backs off the same way).  Input (display_activity) brings it back.
+ */
+#define REFRESH_IDLE_STEP_NS (50 * 1000000LL)
+#define REFRESH_IDLE_MAX_NS (3000 * 1000000LL)
+
+static int64_t refresh_base_ns(void)
+{
+    return 1000000000LL / DISPLAY_REFRESH_HZ;
 }
 
 static int64_t refresh_period_ns(void)
 {
-    return 1000000000LL / DISPLAY_REFRESH_HZ;
+    return refresh_base_ns() + dpy.idle_extra_ns;
 }
 
 static void refresh_timer_cb(void *opaque)
@@ -163,9 +186,23 @@ static void refresh_timer_cb(void *opaque)
     (void)opaque;
     if (!dpy.nlisteners)
         return;
-    /* Re-arm first from now so a slow refresh does not pile up ticks. */
+    if (refresh())
+        dpy.idle_extra_ns = 0;
+    else
+        dpy.idle_extra_ns = MIN(dpy.idle_extra_ns + REFRESH_IDLE_STEP_NS,
+                                REFRESH_IDLE_MAX_NS - refresh_base_ns());
+    /* Re-armed from now, so a slow refresh does not pile up ticks. */
     timer_mod(dpy.timer, clock_ns(CLOCK_REALTIME_NS) + refresh_period_ns());
-    display_refresh_now();
+}
+
+void display_activity(void)
+{
+    dpy.idle_extra_ns = 0;
+    if (!dpy.timer || !dpy.nlisteners)
+        return;
+    int64_t soon = clock_ns(CLOCK_REALTIME_NS) + refresh_base_ns();
+    if (!timer_pending(dpy.timer) || timer_expire_time(dpy.timer) > soon)
+        timer_mod(dpy.timer, soon);
 }
 
 void *display_add_listener(const DisplayListenerOps *ops, void *opaque)

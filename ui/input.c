@@ -57,6 +57,7 @@ static const InputHandler *find_handler(unsigned kind)
 
 void input_key_event(unsigned keycode, bool down)
 {
+    display_activity();     /* the user may expect the screen to answer */
     const InputHandler *h = find_handler(INPUT_KIND_KEY);
 
     if (h && h->key)
@@ -65,6 +66,7 @@ void input_key_event(unsigned keycode, bool down)
 
 void input_pointer_rel(int dx, int dy, int dz, unsigned buttons)
 {
+    display_activity();     /* the user may expect the screen to answer */
     const InputHandler *h = find_handler(INPUT_KIND_REL);
 
     if (h && h->rel)
@@ -100,6 +102,7 @@ static void abs_as_rel(int x, int y, int dz, unsigned buttons)
 
 void input_pointer_abs(int x, int y, int dz, unsigned buttons)
 {
+    display_activity();     /* the user may expect the screen to answer */
     const InputHandler *h = find_handler(INPUT_KIND_ABS);
 
     x = clamp_abs(x);
