@@ -108,7 +108,10 @@ class Vm:
         self.qmp_path, self.ser_path, self.log_path = base + ".qmp", base + ".ser", base + ".log"
         cmd = EMU_ARGS[emu]() + args + ["-qmp", f"unix:{self.qmp_path},server=on,wait=off"]
         if serial:
-            cmd += ["-serial", f"unix:{self.ser_path},server=on,wait=off"]
+            # A destination may run the guest as soon as it starts (file:,
+            # exec:): wait for our reader, or its first output is dropped.
+            wait = "on" if incoming else "off"
+            cmd += ["-serial", f"unix:{self.ser_path},server=on,wait={wait}"]
         if incoming:
             cmd += ["-incoming", incoming]
         self.cmd = cmd

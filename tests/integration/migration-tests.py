@@ -125,7 +125,8 @@ def check_continued(name, src, dst, check_gap=True, more=5):
     if dst.grep(r"mig-counter: start"):
         return "the destination guest was reset (printed 'start')"
     if d[0][1] != last_n + 1:
-        return f"destination's first count is {d[0][1]}, the source's last was {last_n}"
+        return (f"destination's first count is {d[0][1]}, the source's last was {last_n} "
+                f"(source tail {tail!r}, destination starts {dst.text()[:2]!r})")
     ns = [n for _, n in d]
     if any(b != a + 1 for a, b in zip(ns, ns[1:])):
         return f"destination counts not consecutive: {ns[:10]}"
