@@ -1022,11 +1022,10 @@ static const VMStateField bus_fields[] = {
     VMSTATE_U32(unit, IDEBus),
     VMSTATE_U8(devctl, IDEBus),
     VMSTATE_BOOL(intrq, IDEBus),
-    { "bm.cmd", offsetof(IDEBus, bm.cmd), VMS_U8, 1, 1, NULL, 0 },
-    { "bm.status", offsetof(IDEBus, bm.status), VMS_U8, 1, 1, NULL, 0 },
-    { "bm.prd_addr", offsetof(IDEBus, bm.prd_addr), VMS_U32, 4, 1, NULL, 0 },
-    { "bm.table_exhausted", offsetof(IDEBus, bm.table_exhausted), VMS_BOOL, sizeof(bool), 1,
-      NULL, 0 },
+    VMSTATE_U8(bm.cmd, IDEBus),
+    VMSTATE_U8(bm.status, IDEBus),
+    VMSTATE_U32(bm.prd_addr, IDEBus),
+    VMSTATE_BOOL(bm.table_exhausted, IDEBus),
     VMSTATE_END,
 };
 

@@ -226,7 +226,7 @@ static const VMStateField balloon_fields[] = {
     VMSTATE_U32(actual, VirtIOBalloon),
     VMSTATE_U64(inflated, VirtIOBalloon),
     VMSTATE_U64(deflated, VirtIOBalloon),
-    { "stats", offsetof(VirtIOBalloon, stats), VMS_BUFFER, sizeof(VirtioBalloonStats), 1, NULL, 0 },
+    VMSTATE_BUFFER(stats, VirtIOBalloon),
     VMSTATE_END,
 };
 
