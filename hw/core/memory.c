@@ -168,6 +168,9 @@ static uint64_t ram_size_given;     /* -m, set by the machine */
  * track the block.  dirty_clients counts the non-NULL ones so that
  * ram_mark_dirty costs one load when nobody tracks anything. */
 static uint64_t *dirty[MAX_RAM_BLOCKS][DIRTY_CLIENT_COUNT];
+/* Per block while any client tracks it: where ram_dirty_sync receives the
+ * accelerator's log (big lock held, so one user at a time). */
+static uint64_t *sync_log[MAX_RAM_BLOCKS];
 static unsigned dirty_clients;
 
 static bool block_logging(unsigned idx)
@@ -182,6 +185,12 @@ static bool block_logging(unsigned idx)
 static uint64_t block_pages(unsigned idx)
 {
     return (ram_blocks[idx].size + RAM_PAGE_SIZE - 1) / RAM_PAGE_SIZE;
+}
+
+/* Bytes of a bitmap with one bit per page of block idx, in 64-bit words. */
+static size_t bitmap_bytes(unsigned idx)
+{
+    return (block_pages(idx) + 63) / 64 * sizeof(uint64_t);
 }
 
 static int accel_map(unsigned idx)
@@ -303,7 +312,9 @@ int ram_dirty_start(unsigned idx, DirtyClient c)
     if (dirty[idx][c])
         return 0;
     bool was_logging = block_logging(idx);
-    dirty[idx][c] = xzalloc((block_pages(idx) + 63) / 64 * sizeof(uint64_t));
+    dirty[idx][c] = xzalloc(bitmap_bytes(idx));
+    if (!was_logging)
+        sync_log[idx] = xmalloc(bitmap_bytes(idx));
     __atomic_add_fetch(&dirty_clients, 1, __ATOMIC_SEQ_CST);
     if (!was_logging && accel_map(idx) < 0) {
         ram_dirty_stop(idx, c);
@@ -314,7 +325,7 @@ int ram_dirty_start(unsigned idx, DirtyClient c)
     /* Drop what the accelerator logged before this client existed. */
     if (!was_logging)
         ram_dirty_sync(idx);
-    memset(dirty[idx][c], 0, (block_pages(idx) + 63) / 64 * sizeof(uint64_t));
+    memset(dirty[idx][c], 0, bitmap_bytes(idx));
     return 0;
 }
 
@@ -326,8 +337,11 @@ void ram_dirty_stop(unsigned idx, DirtyClient c)
     __atomic_store_n(&dirty[idx][c], NULL, __ATOMIC_SEQ_CST);
     __atomic_sub_fetch(&dirty_clients, 1, __ATOMIC_SEQ_CST);
     free(bm);
-    if (!block_logging(idx))
+    if (!block_logging(idx)) {
+        free(sync_log[idx]);
+        sync_log[idx] = NULL;
         accel_map(idx);
+    }
 }
 
 bool ram_dirty_tracking(unsigned idx, DirtyClient c)
@@ -346,8 +360,9 @@ int ram_dirty_sync(unsigned idx)
 {
     if (idx >= n_ram_blocks || !block_logging(idx) || !ram_accel || !ram_blocks[idx].mapped)
         return 0;
-    uint64_t words = (block_pages(idx) + 63) / 64;
-    uint64_t *log = xzalloc(words * sizeof(uint64_t));
+    uint64_t words = bitmap_bytes(idx) / sizeof(uint64_t);
+    uint64_t *log = sync_log[idx];
+    memset(log, 0, bitmap_bytes(idx));
     int ret = ram_accel->sync_dirty(ram_accel->opaque, idx, &ram_blocks[idx], log);
     for (unsigned c = 0; ret == 0 && c < DIRTY_CLIENT_COUNT; c++) {
         uint64_t *bm = dirty[idx][c];
@@ -356,7 +371,6 @@ int ram_dirty_sync(unsigned idx)
                 __atomic_fetch_or(&bm[w], log[w], __ATOMIC_RELAXED);
         }
     }
-    free(log);
     return ret;
 }
 
@@ -383,7 +397,7 @@ uint64_t ram_dirty_count(unsigned idx, DirtyClient c)
 {
     if (!ram_dirty_tracking(idx, c))
         return 0;
-    uint64_t n = 0, words = (block_pages(idx) + 63) / 64;
+    uint64_t n = 0, words = bitmap_bytes(idx) / sizeof(uint64_t);
     for (uint64_t w = 0; w < words; w++)
         n += __builtin_popcountll(__atomic_load_n(&dirty[idx][c][w], __ATOMIC_RELAXED));
     return n;
